@@ -1,0 +1,1 @@
+"""Campaign and workcell files shipped with the project (data only)."""

@@ -1,0 +1,220 @@
+"""The ``lab`` console: the front door (Typer + Rich).
+
+Heavy libraries (torch, Prefect, Bluesky) are imported inside the commands that need them, so
+``lab --help`` stays fast. User mistakes (a bad campaign file, an unknown device, an unsafe set
+point) are printed as one clear message and exit with status 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from lab.errors import LabError
+
+app = typer.Typer(
+    name="lab",
+    help="Closed-loop self-driving lab for material interfaces.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+campaign_app = typer.Typer(help="Validate and run campaigns.", no_args_is_help=True)
+app.add_typer(campaign_app, name="campaign")
+
+console = Console()
+err_console = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def user_errors(fn: F) -> F:
+    """Print a :class:`LabError` as a message and exit with status 2 (no traceback)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except LabError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+            raise typer.Exit(2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def demo_campaign_path() -> Path:
+    """Path of the shipped demo campaign (``campaigns/demo.yaml``)."""
+    return Path(str(resources.files("campaigns") / "demo.yaml"))
+
+
+@campaign_app.command("validate")
+@user_errors
+def campaign_validate(
+    file: Annotated[Path, typer.Argument(help="Campaign YAML file.")],
+) -> None:
+    """Validate a campaign file: exit 0 when valid, 2 (with the fields to fix) when not."""
+    from lab.spec import load_campaign
+
+    spec = load_campaign(file)
+    console.print(
+        f"[green]valid[/]: {spec.name}: {len(spec.parameters)} parameters, "
+        f"fidelities {spec.fidelity_names}, budget {spec.budget:g}"
+    )
+
+
+@app.command()
+@user_errors
+def demo(
+    budget: Annotated[
+        float | None, typer.Option(help="Budget in cost units (default: the campaign's, 10).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the optimiser and the simulated world.")] = 0,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            help="Database URL (default: $LAB_DATABASE_URL or a SQLite file in your data folder)."
+        ),
+    ] = None,
+    time_scale: Annotated[
+        float, typer.Option(help="Simulated time runs this many times faster than real time.")
+    ] = 2000.0,
+) -> None:
+    """Run a small closed-loop campaign against the simulated workcell (no server, no setup)."""
+    from lab._runtime import configure_prefect_defaults, configure_threads
+
+    configure_threads()
+    configure_prefect_defaults()
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    t0 = time.perf_counter()
+
+    from lab.spec import load_campaign
+    from lab.store import default_database_url
+
+    campaign_path = demo_campaign_path()
+    spec = load_campaign(campaign_path)
+    if budget is not None and budget <= 0:
+        raise LabError("--budget must be positive")
+    db_url = db or default_database_url()
+    console.print(
+        f"[bold]lab demo[/]: campaign [cyan]{spec.name}[/] "
+        f"({spec.interface.substrate} | interlayer | {spec.interface.other_phase}), "
+        f"budget {budget or spec.budget:g}, seed {seed}"
+    )
+    campaign_id, store = _run_demo(campaign_path, db_url, seed, budget, time_scale)
+    console.print(_experiments_table(store, campaign_id, spec))
+    best = min(
+        (e for e in store.experiments(campaign_id) if e.objective is not None),
+        key=lambda e: e.objective if spec.objective.direction == "minimize" else -e.objective,
+        default=None,
+    )
+    if best is not None:
+        params = ", ".join(f"{k}={v:.3g}" for k, v in best.params.items())
+        console.print(
+            f"[bold green]best[/]: {spec.objective.name} = {best.objective:.3g} {spec.objective.unit}"
+            f" (experiment {best.seq + 1}: {params})"
+        )
+    console.print(f"database: [cyan]{store.url}[/] (campaign id {campaign_id})")
+    console.print(f"wall time: {time.perf_counter() - t0:.1f} s")
+
+
+def _run_demo(
+    campaign_path: Path, db_url: str, seed: int, budget: float | None, time_scale: float
+) -> tuple[int, Any]:
+    """Start the simulated workcell in-process and run the campaign flow against it."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from lab.flows import campaign_flow, progress_listener
+    from lab.store import Store
+    from simulators.workcell import DEMO_DEVICES, SimulatedWorkcell
+    from simulators.world import SimulatedWorld
+
+    world = SimulatedWorld(time_scale=time_scale, seed=seed)
+    with (
+        tempfile.TemporaryDirectory(prefix="lab-demo-") as tmp,
+        SimulatedWorkcell(DEMO_DEVICES, world=world, seed=seed) as cell,
+    ):
+        cell.start()
+        workcell_path = Path(tmp) / "workcell.yaml"
+        cell.write_workcell(workcell_path)
+        console.print(
+            f"simulated workcell: {', '.join(DEMO_DEVICES)} (ptys + TCP), {workcell_path}"
+        )
+        progress = Progress(
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("budget"),
+            TimeElapsedColumn(),
+            console=console,
+        )
+        total = budget if budget is not None else None
+
+        def on_event(ev: dict[str, Any]) -> None:
+            if ev["kind"] == "start":
+                progress.update(bar, total=ev["budget"])
+            elif ev["kind"] == "proposed":
+                params = ", ".join(f"{k}={v:.3g}" for k, v in ev["params"].items())
+                progress.update(bar, description=f"#{ev['seq'] + 1} {ev['strategy']}")
+                progress.console.print(
+                    f"  #{ev['seq'] + 1:>2} proposed ({ev['strategy']}): {params}"
+                )
+            elif ev["kind"] == "finished":
+                progress.update(bar, completed=ev["spent"])
+                if ev["value"] is not None:
+                    progress.console.print(f"      measured: {ev['value']:.3g}")
+                else:
+                    progress.console.print(f"      [red]{ev['state']}[/]: {ev['reason']}")
+
+        with progress, progress_listener(on_event):
+            bar = progress.add_task("starting Prefect", total=total)
+            campaign_id = campaign_flow(
+                str(campaign_path), str(workcell_path), db_url, seed=seed, budget=budget
+            )
+    return campaign_id, Store(db_url)
+
+
+def _experiments_table(store: Any, campaign_id: int, spec: Any) -> Any:
+    """A Rich table of a campaign's experiments."""
+    from rich.table import Table
+
+    table = Table(title=f"campaign {campaign_id}: {spec.name}")
+    names = [p.name for p in spec.parameters]
+    for col in ["#", "state", *names, f"{spec.objective.name} [{spec.objective.unit}]", "why"]:
+        table.add_column(col, justify="right" if col not in ("state", "why") else "left")
+    for e in store.experiments(campaign_id):
+        vals = [
+            f"{e.params[n]:.3g}" if isinstance(e.params[n], float) else str(e.params[n])
+            for n in names
+        ]
+        obj = "-" if e.objective is None else f"{e.objective:.3g}"
+        why = (
+            e.strategy
+            if e.acquisition_value is None
+            else f"{e.strategy} ({e.acquisition_value:.2f})"
+        )
+        table.add_row(str(e.seq + 1), e.state, *vals, obj, why)
+    return table
+
+
+def main() -> None:
+    """Console entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
+
+__all__ = ["app", "main"]

@@ -1,0 +1,19 @@
+"""Pure ask/tell optimisation over a campaign's design space (no I/O).
+
+Example:
+    >>> opt = Optimizer(spec, seed=0)
+    >>> batch = opt.ask(2)
+    >>> opt.tell(batch[0], 12.3)
+    >>> best = opt.recommend()
+"""
+
+from lab.optimize._acquisition import acquisition_names, get_acquisition, register_acquisition
+from lab.optimize._optimizer import Optimizer, Proposal
+
+__all__ = [
+    "Optimizer",
+    "Proposal",
+    "acquisition_names",
+    "get_acquisition",
+    "register_acquisition",
+]

@@ -1,0 +1,408 @@
+"""Campaign files: the validated description of one optimisation campaign.
+
+A campaign file is YAML. It names the interface being improved, the design space (continuous
+process parameters with units and bounds, categorical choices), the objective and how it is
+derived from raw data, the fidelities with their costs, the budget in cost units, safety limits
+and the workcell. :func:`load_campaign` validates everything before anything runs and turns
+every problem into a :class:`~lab.errors.SpecError` whose message names the field and the fix.
+
+Parameter names carry their meaning for the bench (see ``docs/campaign-file.md``):
+``<role>_volume_ul`` is dispensed by the syringe pump whose workcell entry has that ``role``,
+``<role>_rate_ul_min`` is that pump's rate, ``anneal_temperature_c`` and ``anneal_time_min``
+drive the hotplate.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from lab.errors import SpecError
+
+__all__ = [
+    "Campaign",
+    "CategoricalParameter",
+    "ContinuousParameter",
+    "Fidelity",
+    "Objective",
+    "SafetyLimits",
+    "format_validation_error",
+    "load_campaign",
+    "parse_campaign",
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class Interface(_Strict):
+    """The interface being optimised: ``substrate | modifier | other_phase``."""
+
+    substrate: str = Field(min_length=1, description="Substrate or electrode, e.g. 'Li'.")
+    other_phase: str = Field(min_length=1, description="Partner phase, e.g. 'LLZO'.")
+    description: str = ""
+
+
+class ContinuousParameter(_Strict):
+    """A bounded continuous process parameter.
+
+    Attributes:
+        name: Identifier, e.g. ``precursor_volume_ul``.
+        low: Lower bound in ``unit``.
+        high: Upper bound in ``unit`` (strictly greater than ``low``).
+        unit: Physical unit, e.g. ``uL``.
+    """
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    type: Literal["continuous"] = "continuous"
+    low: float
+    high: float
+    unit: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ContinuousParameter:
+        if not self.low < self.high:
+            raise ValueError(
+                f"bounds are inverted or empty (low={self.low}, high={self.high}): "
+                "set low strictly below high"
+            )
+        return self
+
+
+class CategoricalParameter(_Strict):
+    """A categorical choice, e.g. the interlayer material."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    type: Literal["categorical"]
+    choices: list[str] = Field(min_length=2)
+
+    @field_validator("choices")
+    @classmethod
+    def _unique(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("choices must be unique")
+        return v
+
+
+Parameter = Annotated[ContinuousParameter | CategoricalParameter, Field(discriminator="type")]
+
+
+class Objective(_Strict):
+    """What is optimised and how it is derived from raw data.
+
+    Attributes:
+        name: Name of the objective, e.g. ``interfacial_resistance``.
+        unit: Unit of the objective, e.g. ``ohm*cm^2``.
+        direction: ``minimize`` or ``maximize``.
+        electrode_area_cm2: Electrode area used to turn ohm into area-specific ohm*cm^2.
+        log_transform: Model the logarithm of the objective (positive objectives only).
+    """
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    unit: str = Field(min_length=1)
+    direction: Literal["minimize", "maximize"]
+    electrode_area_cm2: float = Field(default=1.0, gt=0)
+    log_transform: bool = True
+
+
+class Fidelity(_Strict):
+    """One way of evaluating a proposal, with its cost.
+
+    Attributes:
+        name: ``calculation``, ``screening`` or ``full`` (or another name).
+        cost: Cost of one evaluation in budget units (the target fidelity usually costs 1).
+        route: ``impedance_sweep`` (full sweep fitted to an equivalent circuit),
+            ``impedance_single`` (one frequency) or ``calculation``.
+        freq_min_hz: Lowest sweep frequency in Hz.
+        freq_max_hz: Highest sweep frequency in Hz.
+        points: Number of log-spaced sweep points.
+        frequency_hz: Frequency of a single-frequency measurement in Hz.
+    """
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    cost: float = Field(gt=0)
+    route: Literal["impedance_sweep", "impedance_single", "calculation"]
+    freq_min_hz: float = Field(default=20.0, gt=0)
+    freq_max_hz: float = Field(default=1.0e6, gt=0)
+    points: int = Field(default=15, ge=3, le=201)
+    frequency_hz: float = Field(default=100.0, gt=0)
+
+    @model_validator(mode="after")
+    def _freq_order(self) -> Fidelity:
+        if not self.freq_min_hz < self.freq_max_hz:
+            raise ValueError(
+                f"frequency bounds are inverted (freq_min_hz={self.freq_min_hz}, "
+                f"freq_max_hz={self.freq_max_hz}): set freq_min_hz below freq_max_hz"
+            )
+        return self
+
+
+class SafetyLimits(_Strict):
+    """Hard limits: no set point outside them ever reaches an instrument.
+
+    Attributes:
+        max_pump_rate_ul_min: Highest syringe-pump rate in uL/min.
+        max_dispense_volume_ul: Largest single dispense in uL.
+        max_temperature_c: Highest hotplate set point in degC.
+        min_frequency_hz: Lowest impedance-meter frequency in Hz.
+        max_frequency_hz: Highest impedance-meter frequency in Hz.
+        max_ac_voltage_v: Highest impedance-meter AC level in Vrms.
+    """
+
+    max_pump_rate_ul_min: float = Field(default=1000.0, gt=0)
+    max_dispense_volume_ul: float = Field(default=200.0, gt=0)
+    max_temperature_c: float = Field(default=300.0, gt=0)
+    min_frequency_hz: float = Field(default=20.0, gt=0)
+    max_frequency_hz: float = Field(default=2.0e6, gt=0)
+    max_ac_voltage_v: float = Field(default=1.0, gt=0, le=20.0)
+
+
+class Campaign(_Strict):
+    """A validated campaign file. See the module docstring for the meaning of names."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    description: str = ""
+    interface: Interface
+    parameters: list[Parameter] = Field(min_length=1)
+    objective: Objective
+    fidelities: list[Fidelity] = Field(min_length=1)
+    target_fidelity: str | None = None
+    budget: float = Field(gt=0, description="Total budget in cost units.")
+    batch_size: int = Field(default=1, ge=1, le=64)
+    initial_design: int = Field(default=4, ge=1, le=256)
+    approval: Literal["auto", "approve_each_batch"] = "auto"
+    syringe_diameter_mm: float = Field(default=4.61, gt=0.1, le=80.0)
+    ac_voltage_v: float = Field(default=0.01, gt=0)
+    default_pump_rate_ul_min: float = Field(default=100.0, gt=0)
+    safety: SafetyLimits = SafetyLimits()
+    workcell: str = Field(default="simulated", min_length=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Campaign:
+        names = [p.name for p in self.parameters]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"parameter names must be unique; repeated: {', '.join(dupes)}")
+        fids = [f.name for f in self.fidelities]
+        if len(set(fids)) != len(fids):
+            raise ValueError("fidelity names must be unique")
+        if self.target_fidelity is not None and self.target_fidelity not in fids:
+            raise ValueError(
+                f"target_fidelity '{self.target_fidelity}' is not one of the fidelities "
+                f"({', '.join(fids)})"
+            )
+        s = self.safety
+        for p in self.parameters:
+            if not isinstance(p, ContinuousParameter):
+                continue
+            limit = None
+            if p.name.endswith("_volume_ul"):
+                limit, key = s.max_dispense_volume_ul, "max_dispense_volume_ul"
+            elif p.name.endswith("_rate_ul_min"):
+                limit, key = s.max_pump_rate_ul_min, "max_pump_rate_ul_min"
+                if p.low <= 0:
+                    raise ValueError(f"parameter '{p.name}': a pump rate must be above 0 uL/min")
+            elif p.name == "anneal_temperature_c":
+                limit, key = s.max_temperature_c, "max_temperature_c"
+            if p.name.endswith("_volume_ul") and p.low < 0:
+                raise ValueError(f"parameter '{p.name}': a volume cannot be negative")
+            if limit is not None and p.high > limit:
+                raise ValueError(
+                    f"parameter '{p.name}' allows {p.high} {p.unit}, above safety.{key}={limit}:"
+                    f" lower its high bound or raise the limit"
+                )
+        if s.min_frequency_hz >= s.max_frequency_hz:
+            raise ValueError("safety.min_frequency_hz must be below safety.max_frequency_hz")
+        for f in self.fidelities:
+            lo, hi = (
+                (f.frequency_hz, f.frequency_hz)
+                if f.route == "impedance_single"
+                else (f.freq_min_hz, f.freq_max_hz)
+            )
+            if f.route != "calculation" and (lo < s.min_frequency_hz or hi > s.max_frequency_hz):
+                raise ValueError(
+                    f"fidelity '{f.name}' measures at {lo:g}-{hi:g} Hz, outside the safety range "
+                    f"{s.min_frequency_hz:g}-{s.max_frequency_hz:g} Hz"
+                )
+        if self.default_pump_rate_ul_min > s.max_pump_rate_ul_min:
+            raise ValueError(
+                f"default_pump_rate_ul_min={self.default_pump_rate_ul_min} exceeds "
+                f"safety.max_pump_rate_ul_min={s.max_pump_rate_ul_min}"
+            )
+        if self.ac_voltage_v > s.max_ac_voltage_v:
+            raise ValueError(
+                f"ac_voltage_v={self.ac_voltage_v} exceeds safety.max_ac_voltage_v="
+                f"{s.max_ac_voltage_v}"
+            )
+        return self
+
+    @property
+    def target(self) -> Fidelity:
+        """The fidelity whose value is optimised (the named target, else the most costly)."""
+        if self.target_fidelity is not None:
+            return next(f for f in self.fidelities if f.name == self.target_fidelity)
+        return max(self.fidelities, key=lambda f: f.cost)
+
+    def recipe(self, params: dict[str, Any]) -> dict[str, tuple[float, float]]:
+        """Dispense recipe of a proposal: pump role to ``(volume_ul, rate_ul_min)``.
+
+        ``<role>_volume_ul`` names a volume for the pump with that role; its rate is
+        ``<role>_rate_ul_min`` when the design space has it, else ``default_pump_rate_ul_min``.
+        """
+        out: dict[str, tuple[float, float]] = {}
+        for name, value in params.items():
+            if name.endswith("_volume_ul"):
+                role = name.removesuffix("_volume_ul")
+                rate = params.get(f"{role}_rate_ul_min", self.default_pump_rate_ul_min)
+                out[role] = (float(value), float(rate))
+        return out
+
+    def fidelity(self, name: str) -> Fidelity:
+        """Return the fidelity called ``name``.
+
+        Raises:
+            SpecError: If the campaign has no such fidelity.
+        """
+        for f in self.fidelities:
+            if f.name == name:
+                return f
+        raise SpecError(f"unknown fidelity '{name}'; the campaign has {self.fidelity_names}")
+
+    @property
+    def fidelity_names(self) -> list[str]:
+        """Names of the fidelities in file order."""
+        return [f.name for f in self.fidelities]
+
+    @property
+    def continuous(self) -> list[ContinuousParameter]:
+        """The continuous parameters in file order."""
+        return [p for p in self.parameters if isinstance(p, ContinuousParameter)]
+
+    @property
+    def categorical(self) -> list[CategoricalParameter]:
+        """The categorical parameters in file order."""
+        return [p for p in self.parameters if isinstance(p, CategoricalParameter)]
+
+    def check_params(self, params: dict[str, Any]) -> None:
+        """Check one proposal against the design space and the safety limits.
+
+        Args:
+            params: Parameter name to value (units of the campaign file).
+
+        Raises:
+            SafetyError: If a value is missing, outside its bounds, or unsafe.
+        """
+        from lab.errors import SafetyError
+
+        for p in self.parameters:
+            if p.name not in params:
+                raise SafetyError(f"proposal lacks parameter '{p.name}'")
+            v = params[p.name]
+            if isinstance(p, CategoricalParameter):
+                if v not in p.choices:
+                    raise SafetyError(f"parameter '{p.name}'={v!r} is not one of {p.choices}")
+                continue
+            v = float(v)
+            if not (p.low <= v <= p.high) or v != v:
+                raise SafetyError(
+                    f"parameter '{p.name}'={v} {p.unit} is outside [{p.low}, {p.high}]"
+                )
+        unknown = set(params) - {p.name for p in self.parameters}
+        if unknown:
+            raise SafetyError(f"proposal has unknown parameters: {sorted(unknown)}")
+
+
+def format_validation_error(err: ValidationError, source: str) -> str:
+    """Turn a pydantic error into short lines naming each field and the fix.
+
+    Args:
+        err: The validation error.
+        source: File name (or other origin) shown in the header line.
+
+    Returns:
+        A message such as ``"campaigns/x.yaml: 1 problem\\n  - budget: ..."``.
+    """
+    lines = []
+    for e in err.errors():
+        loc = ".".join(
+            f"[{p}]" if isinstance(p, int) else str(p)
+            for p in e["loc"]
+            if p not in ("continuous", "categorical")
+        ).replace(".[", "[")
+        loc = loc or "(top level)"
+        kind = e["type"]
+        if kind == "extra_forbidden":
+            msg = "unknown key: remove it or check its spelling"
+        elif kind == "missing":
+            msg = "required key is missing: add it"
+        elif kind == "union_tag_invalid":
+            msg = "type must be 'continuous' or 'categorical'"
+        else:
+            msg = e["msg"].removeprefix("Value error, ")
+            if (
+                "input" in e
+                and kind not in ("value_error", "assertion_error")
+                and not isinstance(e["input"], dict | list)
+            ):
+                msg += f" (got {e['input']!r})"
+        lines.append(f"  - {loc}: {msg}")
+    n = len(lines)
+    return f"{source}: {n} problem{'s' if n != 1 else ''}\n" + "\n".join(lines)
+
+
+def parse_campaign(data: Any, source: str = "<campaign>") -> Campaign:
+    """Validate an already-parsed campaign mapping.
+
+    Args:
+        data: The mapping read from YAML.
+        source: Origin shown in error messages.
+
+    Raises:
+        SpecError: If the data is not a valid campaign.
+    """
+    if not isinstance(data, dict):
+        raise SpecError(
+            f"{source}: a campaign file must be a YAML mapping of keys (name, parameters, ...),"
+            f" not {type(data).__name__}"
+        )
+    try:
+        return Campaign.model_validate(data)
+    except ValidationError as err:
+        raise SpecError(format_validation_error(err, source)) from None
+
+
+def read_yaml(path: str | Path, what: str = "file") -> Any:
+    """Read a YAML file, turning every I/O or syntax problem into a :class:`SpecError`."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError(f"{p}: no such {what}; check the path") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(f"{p}: cannot read the {what} ({exc})") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise SpecError(f"{p}: not valid YAML{where}: {problem}") from None
+
+
+def load_campaign(path: str | Path) -> Campaign:
+    """Load and validate a campaign file.
+
+    Args:
+        path: Path of the YAML file.
+
+    Returns:
+        The validated campaign.
+
+    Raises:
+        SpecError: If the file is missing, not YAML, or not a valid campaign.
+    """
+    return parse_campaign(read_yaml(path, "campaign file"), str(path))

@@ -1,0 +1,33 @@
+"""The database: the source of truth for every campaign's state.
+
+SQLModel tables (campaigns, experiments, runs, readings, measurements, audit events) on SQLite
+(WAL) by default or PostgreSQL by URL. Every experiment has an idempotency key and a state
+machine ``proposed -> running -> measured -> analysed`` (or ``failed`` / ``abandoned``).
+"""
+
+from lab.store._documents import DocumentWriter
+from lab.store._engine import default_database_url, make_engine
+from lab.store._models import (
+    AuditEvent,
+    CampaignRow,
+    Experiment,
+    ExperimentState,
+    Measurement,
+    Reading,
+    RunRow,
+)
+from lab.store._store import Store
+
+__all__ = [
+    "AuditEvent",
+    "CampaignRow",
+    "DocumentWriter",
+    "Experiment",
+    "ExperimentState",
+    "Measurement",
+    "Reading",
+    "RunRow",
+    "Store",
+    "default_database_url",
+    "make_engine",
+]

@@ -1,0 +1,109 @@
+"""Workcell files: which instrument sits at which port.
+
+One format serves the simulators, the console and the devices::
+
+    devices:
+      pump_a:   {kind: ne1000,    url: /dev/pts/7, address: 0, role: precursor}
+      lcr:      {kind: scpi_lcr,  url: socket://127.0.0.1:5025}
+
+``url`` is anything ``serial.serial_for_url`` accepts: a device path, a pty path or
+``socket://host:port``. Per-device extra keys (``role``, ``baudrate``, ``limits``,
+``faults``...) are kept as given.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from lab.errors import SpecError
+from lab.spec import format_validation_error, read_yaml
+
+DeviceKind = Literal["ne1000", "ika_namur", "mt_sics", "grbl", "scpi_lcr"]
+
+
+class DeviceEntry(BaseModel):
+    """One device of a workcell.
+
+    Attributes:
+        kind: Protocol family.
+        url: Transport URL for ``serial.serial_for_url``.
+        address: Bus address (NE-1000 pumps), 0-99.
+        role: What the device does in a recipe (pumps: ``precursor``, ``solvent``...).
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    kind: DeviceKind
+    url: str = Field(min_length=1)
+    address: int = Field(default=0, ge=0, le=99)
+    role: str | None = None
+    baudrate: int | None = Field(default=None, gt=0)
+    timeout: float = Field(default=1.0, gt=0, le=60)
+
+
+class Workcell(BaseModel):
+    """A validated workcell file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    devices: dict[str, DeviceEntry] = Field(min_length=1)
+
+    def of_kind(self, kind: str) -> dict[str, DeviceEntry]:
+        """Devices of one kind, by name."""
+        return {n: d for n, d in self.devices.items() if d.kind == kind}
+
+    def pump_for_role(self, role: str) -> str:
+        """Name of the syringe pump with ``role`` (or named ``role``/``pump_<role>``).
+
+        Raises:
+            SpecError: If no pump serves that role.
+        """
+        for name, d in self.of_kind("ne1000").items():
+            if role in (d.role, name) or name == f"pump_{role}":
+                return name
+        raise SpecError(
+            f"the workcell has no ne1000 pump with role '{role}': add one "
+            f"(e.g. pump_{role}: {{kind: ne1000, url: ..., role: {role}}})"
+        )
+
+
+def parse_workcell(data: Any, source: str = "<workcell>") -> Workcell:
+    """Validate a workcell mapping.
+
+    Raises:
+        SpecError: If the data is not a valid workcell.
+    """
+    if not isinstance(data, dict):
+        raise SpecError(f"{source}: a workcell file must be a mapping with a 'devices' key")
+    try:
+        return Workcell.model_validate(data)
+    except ValidationError as err:
+        raise SpecError(format_validation_error(err, source)) from None
+
+
+def load_workcell(path: str | Path) -> Workcell:
+    """Load and validate a workcell file.
+
+    Raises:
+        SpecError: If the file is missing, not YAML, or invalid.
+    """
+    return parse_workcell(read_yaml(path, "workcell file"), str(path))
+
+
+def dump_workcell(workcell: Workcell | dict[str, Any], path: str | Path) -> None:
+    """Write a workcell file atomically."""
+    import os
+    import tempfile
+
+    import yaml
+
+    data = workcell.model_dump(exclude_none=True) if isinstance(workcell, Workcell) else workcell
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=p.name, suffix=".tmp")
+    with os.fdopen(fd, "w") as fh:
+        yaml.safe_dump(data, fh, sort_keys=False)
+    os.replace(tmp, p)

@@ -1,0 +1,55 @@
+"""Workcell files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lab.errors import SpecError
+from lab.workcell import dump_workcell, load_workcell, parse_workcell
+
+EXAMPLE = """
+devices:
+  pump_a:   {kind: ne1000,    url: /dev/pts/7, address: 0}
+  hotplate: {kind: ika_namur, url: /dev/pts/8}
+  balance:  {kind: mt_sics,   url: /dev/pts/9}
+  gantry:   {kind: grbl,      url: /dev/pts/10}
+  lcr:      {kind: scpi_lcr,  url: socket://127.0.0.1:5025}
+"""
+
+
+def test_issue_example_parses(tmp_path: Path) -> None:
+    p = tmp_path / "w.yaml"
+    p.write_text(EXAMPLE)
+    wc = load_workcell(p)
+    assert wc.devices["lcr"].url == "socket://127.0.0.1:5025"
+    assert set(wc.of_kind("ne1000")) == {"pump_a"}
+    dump_workcell(wc, tmp_path / "copy.yaml")
+    assert load_workcell(tmp_path / "copy.yaml") == wc
+
+
+def test_extra_keys_kept_and_roles() -> None:
+    wc = parse_workcell(
+        {"devices": {"p": {"kind": "ne1000", "url": "loop://", "role": "solvent", "faults": {"rate": 0.1}}}}
+    )
+    assert wc.pump_for_role("solvent") == "p"
+    assert wc.devices["p"].model_extra == {"faults": {"rate": 0.1}}
+    with pytest.raises(SpecError, match="no ne1000 pump with role 'precursor'"):
+        wc.pump_for_role("precursor")
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"devices": {"x": {"kind": "toaster", "url": "loop://"}}}, "devices.x.kind"),
+        ({"devices": {"x": {"kind": "ne1000"}}}, "devices.x.url: required key is missing"),
+        ({"devices": {"x": {"kind": "ne1000", "url": "loop://", "address": 100}}}, "devices.x.address"),
+        ({"devices": {}}, "devices:"),
+        ({"device": {}}, "device: unknown key"),
+        ([1, 2], "must be a mapping"),
+    ],
+)
+def test_bad_workcells(data: object, expected: str) -> None:
+    with pytest.raises(SpecError, match=expected.replace(".", r"\.")):
+        parse_workcell(data, "w.yaml")
