@@ -186,7 +186,9 @@ class IkaHotplate(Instrument):
             SafetyLimitError: Outside the limits (nothing sent).
             DeviceReportedError: ``verify`` and the read-back differs (code ``"IN_SP_1"``).
         """
-        temp_c = self._check_range("temperature set point", temp_c, 0.0, self.limits.max_temp_c, "°C")
+        temp_c = self._check_range(
+            "temperature set point", temp_c, 0.0, self.limits.max_temp_c, "°C"
+        )
         with self.transport.lock:
             self._send(f"OUT_SP_1 {_fmt(temp_c, 1)}")
             if verify:
