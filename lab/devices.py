@@ -19,7 +19,8 @@ from ophyd import Device, Signal
 from ophyd.status import DeviceStatus, Status
 from ophyd.utils import ReadOnlyError
 
-from drivers import NE1000, LcrLimits, PumpLimits, ScpiLcr
+from drivers.ne1000 import NE1000, PumpLimits
+from drivers.scpi_lcr import LcrLimits, ScpiLcr
 from lab.errors import SafetyError, WorkcellError
 from lab.spec import SafetyLimits
 from lab.workcell import DeviceEntry, Workcell
@@ -302,7 +303,7 @@ def connect_workcell(
                     limits = LcrLimits(
                         min_frequency_hz=safety.min_frequency_hz,
                         max_frequency_hz=safety.max_frequency_hz,
-                        max_voltage_v=safety.max_ac_voltage_v,
+                        max_voltage_vrms=safety.max_ac_voltage_v,
                     )
                     drv = ScpiLcr(
                         entry.url, name=name, timeout=max(entry.timeout, 2.0), limits=limits
