@@ -28,8 +28,9 @@ Impedance model (electrode area 1 cm², so ohm·cm² ≡ ohm):
     parallel resistance as the time constant's scale). ``R_int`` is the truth function's
     area-specific interfacial resistance for the sample's params (fidelity ``"full"``), computed
     once per sample state and cached; ``R_s`` (20 ohm ± 2 %) and ``C`` (1 µF ± 10 %) are drawn
-    per sample; every call adds 0.5 % relative complex noise. All randomness comes from the
-    world's seeded :class:`numpy.random.Generator`.
+    uniformly per sample (as is the substrate mass, 1.5 g ± 1 %); every call multiplies Z by
+    ``1 + 0.005 (n1 + j n2)`` with standard normal ``n1, n2`` (0.5 % relative complex noise).
+    All randomness comes from the world's seeded :class:`numpy.random.Generator`.
 
 Thread safety:
     One re-entrant lock, :attr:`SimulatedWorld.lock`, guards the world. Device simulators take the
@@ -208,9 +209,9 @@ class SimulatedWorld:
     def _start_sample(self) -> Sample:
         sample = Sample(
             id=len(self.samples),
-            substrate_mass_g=float(1.5 * (1 + 0.003 * self.rng.standard_normal())),
-            series_resistance_ohm=float(20.0 * (1 + 0.02 * self.rng.standard_normal())),
-            capacitance_f=float(1e-6 * (1 + 0.10 * self.rng.standard_normal())),
+            substrate_mass_g=float(1.5 * self.rng.uniform(0.99, 1.01)),
+            series_resistance_ohm=float(20.0 * self.rng.uniform(0.98, 1.02)),
+            capacitance_f=float(1e-6 * self.rng.uniform(0.90, 1.10)),
         )
         sample.events.append((self.sim_time(), "new substrate"))
         self.samples.append(sample)
@@ -296,12 +297,14 @@ class SimulatedWorld:
         """
         with self.lock:
             self.sync()
-            sample = self.samples[-1] if sample is None else sample
-            key = tuple(sorted(sample.params.items()))
-            if sample._r_int_cache is None or sample._r_int_cache[0] != key:
-                value = float(self.truth(dict(sample.params), "full", self.rng))
-                sample._r_int_cache = (key, value)
-            return sample._r_int_cache[1]
+            return self._r_int(self.samples[-1] if sample is None else sample)
+
+    def _r_int(self, sample: Sample) -> float:
+        key = tuple(sorted(sample.params.items()))
+        if sample._r_int_cache is None or sample._r_int_cache[0] != key:
+            value = float(self.truth(dict(sample.params), "full", self.rng))
+            sample._r_int_cache = (key, value)
+        return sample._r_int_cache[1]
 
     def impedance(self, freq_hz: float) -> complex:
         """Measure the complex impedance of the current sample and mark it measured.
@@ -315,7 +318,7 @@ class SimulatedWorld:
         with self.lock:
             self.sync()
             sample = self.samples[-1]
-            r_int = self.interfacial_resistance(sample) / ELECTRODE_AREA_CM2
+            r_int = self._r_int(sample) / ELECTRODE_AREA_CM2
             omega = 2 * np.pi * freq_hz
             zarc = r_int / (1 + (1j * omega * r_int * sample.capacitance_f) ** CPE_EXPONENT)
             z = sample.series_resistance_ohm + zarc

@@ -84,7 +84,9 @@ def violations_of(module: str, imported: str) -> str | None:
     return None
 
 
-def check_layering(root: Path, packages: tuple[str, ...] = ("lab", "drivers", "simulators")) -> list[str]:
+def check_layering(
+    root: Path, packages: tuple[str, ...] = ("lab", "drivers", "simulators")
+) -> list[str]:
     """Check every module of ``packages`` under ``root``.
 
     Returns:
@@ -97,5 +99,7 @@ def check_layering(root: Path, packages: tuple[str, ...] = ("lab", "drivers", "s
             for line, imported in iter_imports(path, module):
                 rule = violations_of(module, imported)
                 if rule:
-                    problems.append(f"{path.relative_to(root)}:{line}: {module} imports {imported} ({rule})")
+                    problems.append(
+                        f"{path.relative_to(root)}:{line}: {module} imports {imported} ({rule})"
+                    )
     return problems

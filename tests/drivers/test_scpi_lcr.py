@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from fakedev import TcpDevice, split_on
+from fakedev import PtyDevice, TcpDevice, split_on
 from scripted import ScriptedPort, expected_protocol
 
 from drivers.errors import DeviceReportedError, DriverTimeout, GarbledReply, SafetyLimitError
@@ -320,3 +320,10 @@ def test_over_a_real_tcp_socket() -> None:
             m.query(":BOGUS?", timeout=0.05)
         assert info.value.code == "-113"
     assert b":FUNC:IMP RX\n" in dev.received
+
+
+def test_over_a_real_pty() -> None:
+    with PtyDevice(split_on(b"\n"), _FakeMeter()) as dev, ScpiLcr(dev.path, timeout=0.5) as m:
+        assert m.measure(2000) == complex(50, -500)
+        m.set_frequency(2e6)
+        m.check_errors()

@@ -43,7 +43,9 @@ def workcell(tmp_path: Path):
         yield path, world
 
 
-def test_campaign_flow_end_to_end(prefect_harness, small_campaign: Path, workcell, tmp_path: Path) -> None:
+def test_campaign_flow_end_to_end(
+    prefect_harness, small_campaign: Path, workcell, tmp_path: Path
+) -> None:
     from lab.flows import campaign_flow, progress_listener
 
     workcell_path, world = workcell
@@ -81,7 +83,9 @@ def test_campaign_flow_end_to_end(prefect_harness, small_campaign: Path, workcel
     for e, sample in zip(exps, measured, strict=True):
         truth = world.interfacial_resistance(sample)
         assert e.objective == pytest.approx(truth, rel=0.1)
-        assert sample.params["precursor_volume_ul"] == pytest.approx(e.params["precursor_volume_ul"], rel=0.05)
+        assert sample.params["precursor_volume_ul"] == pytest.approx(
+            e.params["precursor_volume_ul"], rel=0.05
+        )
 
     kinds = [ev["kind"] for ev in events]
     assert kinds[0] == "start" and kinds[-1] == "done"

@@ -52,7 +52,9 @@ def test_closed_loop_improves_on_initial_design(spec) -> None:
         values.append(bowl(p.params))
         opt.tell(p, values[-1])
     assert min(values[4:]) < min(values[:4])
-    model_props = [o for o in opt.state_dict()["observations"] if o["proposal"]["strategy"] == "qlognei"]
+    model_props = [
+        o for o in opt.state_dict()["observations"] if o["proposal"]["strategy"] == "qlognei"
+    ]
     assert len(model_props) == 8
     assert all(len(o["proposal"]["model_version"]) == 12 for o in model_props)
     best = opt.recommend()

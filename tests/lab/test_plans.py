@@ -25,7 +25,13 @@ SAFETY = SafetyLimits(max_pump_rate_ul_min=500, max_dispense_volume_ul=100)
 
 def test_synthesize_messages() -> None:
     a, b = FakePump(name="pa"), FakePump(name="pb")
-    msgs = list(synthesize({"precursor": a, "solvent": b}, {"precursor": (10.0, 50.0), "solvent": (0.0, 50.0)}, SAFETY))
+    msgs = list(
+        synthesize(
+            {"precursor": a, "solvent": b},
+            {"precursor": (10.0, 50.0), "solvent": (0.0, 50.0)},
+            SAFETY,
+        )
+    )
     cmds = [m.command for m in msgs]
     assert cmds[0] == "stage" and cmds[1] == "open_run" and cmds[-1] == "unstage"
     sets = [(m.obj.name, m.args[0]) for m in msgs if m.command == "set"]
@@ -68,4 +74,6 @@ def test_unsafe_frequency_refused_before_any_message() -> None:
 def test_screening_is_a_single_point() -> None:
     msgs = list(measure_screening(FakeLcr(name="lcr"), 100.0, SAFETY))
     assert [m.command for m in msgs].count("save") == 1
-    assert next(m for m in msgs if m.command == "open_run").kwargs["plan_name"] == "measure_screening"
+    assert (
+        next(m for m in msgs if m.command == "open_run").kwargs["plan_name"] == "measure_screening"
+    )

@@ -27,7 +27,9 @@ def test_demo_campaign_is_valid() -> None:
         "solvent_volume_ul",
         "precursor_rate_ul_min",
     ]
-    assert spec.recipe({"precursor_volume_ul": 5.0, "solvent_volume_ul": 1.0, "precursor_rate_ul_min": 50.0}) == {
+    assert spec.recipe(
+        {"precursor_volume_ul": 5.0, "solvent_volume_ul": 1.0, "precursor_rate_ul_min": 50.0}
+    ) == {
         "precursor": (5.0, 50.0),
         "solvent": (1.0, spec.default_pump_rate_ul_min),
     }

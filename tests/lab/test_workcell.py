@@ -31,7 +31,16 @@ def test_issue_example_parses(tmp_path: Path) -> None:
 
 def test_extra_keys_kept_and_roles() -> None:
     wc = parse_workcell(
-        {"devices": {"p": {"kind": "ne1000", "url": "loop://", "role": "solvent", "faults": {"rate": 0.1}}}}
+        {
+            "devices": {
+                "p": {
+                    "kind": "ne1000",
+                    "url": "loop://",
+                    "role": "solvent",
+                    "faults": {"rate": 0.1},
+                }
+            }
+        }
     )
     assert wc.pump_for_role("solvent") == "p"
     assert wc.devices["p"].model_extra == {"faults": {"rate": 0.1}}
@@ -44,7 +53,10 @@ def test_extra_keys_kept_and_roles() -> None:
     [
         ({"devices": {"x": {"kind": "toaster", "url": "loop://"}}}, "devices.x.kind"),
         ({"devices": {"x": {"kind": "ne1000"}}}, "devices.x.url: required key is missing"),
-        ({"devices": {"x": {"kind": "ne1000", "url": "loop://", "address": 100}}}, "devices.x.address"),
+        (
+            {"devices": {"x": {"kind": "ne1000", "url": "loop://", "address": 100}}},
+            "devices.x.address",
+        ),
         ({"devices": {}}, "devices:"),
         ({"device": {}}, "device: unknown key"),
         ([1, 2], "must be a mapping"),

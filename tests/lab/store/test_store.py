@@ -61,7 +61,16 @@ def test_measurement_and_analysed_state_are_atomic(store: Store) -> None:
     cid = store.create_campaign("c", {}, seed=0, budget=3)
     (e,) = store.add_experiments(cid, [proposal("k")])
     store.transition(e.id, ExperimentState.RUNNING)
-    kwargs = dict(name="r", value=12.5, unit="ohm", fidelity="full", instrument="lcr", method="fit", run_uid=None, raw={})
+    kwargs = dict(
+        name="r",
+        value=12.5,
+        unit="ohm",
+        fidelity="full",
+        instrument="lcr",
+        method="fit",
+        run_uid=None,
+        raw={},
+    )
     store.record_measurement(e.id, **kwargs)
     assert store.experiment(e.id).state == "analysed"
     assert store.experiment(e.id).objective == 12.5
@@ -77,8 +86,15 @@ def test_failed_measurement_write_leaves_no_trace(store: Store) -> None:
     store.transition(e.id, ExperimentState.RUNNING)
     with pytest.raises(Exception):  # noqa: B017, PT011 - the foreign key on run_uid
         store.record_measurement(
-            e.id, name="r", value=1.0, unit="ohm", fidelity="full", instrument="lcr",
-            method="fit", run_uid="no-such-run", raw={},
+            e.id,
+            name="r",
+            value=1.0,
+            unit="ohm",
+            fidelity="full",
+            instrument="lcr",
+            method="fit",
+            run_uid="no-such-run",
+            raw={},
         )
     assert store.experiment(e.id).state == "running"
     assert store.measurements(cid) == []
@@ -89,9 +105,28 @@ def test_document_writer_records_runs_and_readings(store: Store) -> None:
     (e,) = store.add_experiments(cid, [proposal("k")])
     w = DocumentWriter(store, e.id)
     w("start", {"uid": "r1", "time": 0.0, "plan_name": "characterize", "scan_id": 1})
-    w("descriptor", {"uid": "d1", "run_start": "r1", "name": "primary", "data_keys": {"lcr_z_real": {"units": "ohm", "dtype": "number", "shape": [], "source": "x"}}})
+    w(
+        "descriptor",
+        {
+            "uid": "d1",
+            "run_start": "r1",
+            "name": "primary",
+            "data_keys": {
+                "lcr_z_real": {"units": "ohm", "dtype": "number", "shape": [], "source": "x"}
+            },
+        },
+    )
     for i in (1, 2):
-        w("event", {"descriptor": "d1", "seq_num": i, "data": {"lcr_z_real": 10.0 * i}, "time": float(i), "uid": f"e{i}"})
+        w(
+            "event",
+            {
+                "descriptor": "d1",
+                "seq_num": i,
+                "data": {"lcr_z_real": 10.0 * i},
+                "time": float(i),
+                "uid": f"e{i}",
+            },
+        )
     w("stop", {"run_start": "r1", "exit_status": "success", "uid": "s1"})
     assert w.run_uids == ["r1"]
     (run,) = store.runs(e.id)
