@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -38,4 +40,4 @@ def test_fit_rejects_bad_data() -> None:
 def test_sweep_frequencies_are_log_spaced_high_to_low() -> None:
     f = sweep_frequencies(20, 1e6, 5)
     assert f[0] == 1e6 and f[-1] == 20
-    assert all(a > b for a, b in zip(f, f[1:], strict=False))
+    assert all(a > b for a, b in itertools.pairwise(f))

@@ -84,7 +84,7 @@ def test_failed_measurement_write_leaves_no_trace(store: Store) -> None:
     cid = store.create_campaign("c", {}, seed=0, budget=3)
     (e,) = store.add_experiments(cid, [proposal("k")])
     store.transition(e.id, ExperimentState.RUNNING)
-    with pytest.raises(Exception):  # noqa: B017, PT011 - the foreign key on run_uid
+    with pytest.raises(Exception):  # noqa: B017 - the foreign key on run_uid
         store.record_measurement(
             e.id,
             name="r",
