@@ -31,6 +31,10 @@ app = typer.Typer(
 )
 campaign_app = typer.Typer(help="Validate and run campaigns.", no_args_is_help=True)
 app.add_typer(campaign_app, name="campaign")
+instruments_app = typer.Typer(help="Talk to the instruments of a workcell.", no_args_is_help=True)
+app.add_typer(instruments_app, name="instruments")
+sim_app = typer.Typer(help="The simulated workcell.", no_args_is_help=True)
+app.add_typer(sim_app, name="sim")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -69,6 +73,38 @@ def campaign_validate(
         f"[green]valid[/]: {spec.name}: {len(spec.parameters)} parameters, "
         f"fidelities {spec.fidelity_names}, budget {spec.budget:g}"
     )
+
+
+@instruments_app.command("check")
+@user_errors
+def instruments_check(
+    workcell: Annotated[Path, typer.Option(help="Workcell YAML file.")],
+    json_out: Annotated[bool, typer.Option("--json", help="Print a JSON object instead.")] = False,
+) -> None:
+    """Identify every device of a workcell and run a short safe routine on each.
+
+    Exit status 0 only if every device passed.
+    """
+    import json
+
+    from lab.instruments import check_workcell
+    from lab.workcell import load_workcell
+
+    results = check_workcell(load_workcell(workcell))
+    if json_out:
+        print(json.dumps({n: {"ok": r.ok, "message": r.message} for n, r in results.items()}))
+    else:
+        from rich.table import Table
+
+        table = Table(title=f"instruments of {workcell}")
+        for col in ("device", "ok", "time [s]", "message"):
+            table.add_column(col)
+        for name, r in results.items():
+            ok = "[green]ok[/]" if r.ok else "[red]FAIL[/]"
+            table.add_row(name, ok, f"{r.seconds:.2f}", r.message)
+        console.print(table)
+    if not all(r.ok for r in results.values()):
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -142,7 +178,6 @@ def _run_demo(
         tempfile.TemporaryDirectory(prefix="lab-demo-") as tmp,
         SimulatedWorkcell(DEMO_DEVICES, world=world, seed=seed) as cell,
     ):
-        cell.start()
         workcell_path = Path(tmp) / "workcell.yaml"
         cell.write_workcell(workcell_path)
         console.print(

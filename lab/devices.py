@@ -19,11 +19,11 @@ from ophyd import Device, Signal
 from ophyd.status import DeviceStatus, Status
 from ophyd.utils import ReadOnlyError
 
-from drivers.ne1000 import NE1000, PumpLimits
-from drivers.scpi_lcr import LcrLimits, ScpiLcr
+from drivers import NE1000, IkaLimits, LcrLimits, PumpLimits, ScpiLcr
 from lab.errors import SafetyError, WorkcellError
+from lab.instruments import open_driver
 from lab.spec import SafetyLimits
-from lab.workcell import DeviceEntry, Workcell
+from lab.workcell import Workcell
 
 __all__ = ["DriverSignal", "ImpedanceMeter", "SyringePump", "connect_workcell"]
 
@@ -67,6 +67,24 @@ class DriverSignal(Signal):
             raise ReadOnlyError(f"{self.name} is read-only")
         confirmed = self._method(self._setter_name)(value)
         super().put(value if confirmed is None else confirmed, **kwargs)
+
+    def set(self, value: Any, **kwargs: Any) -> Status:  # type: ignore[override]
+        """Write the value; the status finishes when the instrument has confirmed it.
+
+        The instrument may round the value (an NE-1000 keeps 4 significant digits), so the
+        confirmation is the instrument's read-back, not an equality test against ``value``.
+        """
+        status = Status(obj=self)
+
+        def work() -> None:
+            try:
+                self.put(value)
+                status.set_finished()
+            except Exception as exc:  # noqa: BLE001 - reported through the status
+                status.set_exception(exc)
+
+        threading.Thread(target=work, name=f"{self.name}-set", daemon=True).start()
+        return status
 
     def describe(self) -> dict[str, dict[str, Any]]:
         """Describe with units."""
@@ -185,11 +203,12 @@ class ImpedanceMeter(Device):
         return self._driver.identify()
 
     def stage(self) -> list[object]:
-        """Configure R-X readout, bus triggering and the AC level."""
+        """Configure R-X readout, the AC level and armed bus triggering."""
         self._driver.clear()
         self._driver.set_function("RX")
         self._driver.set_voltage(self.ac_voltage_v)
         self._driver.set_trigger_source("BUS")
+        self._driver.set_continuous(True)  # arm: each bus trigger then measures once
         return super().stage()
 
     def trigger(self) -> Status:
@@ -254,16 +273,21 @@ class Instruments:
         self.close()
 
 
-def _pump(name: str, entry: DeviceEntry, safety: SafetyLimits, diameter_mm: float) -> SyringePump:
-    limits = PumpLimits(
-        max_rate_ul_min=safety.max_pump_rate_ul_min,
-        max_volume_ul=safety.max_dispense_volume_ul,
-    )
-    kwargs: dict[str, Any] = {"address": entry.address, "timeout": entry.timeout, "limits": limits}
-    if entry.baudrate:
-        kwargs["baudrate"] = entry.baudrate
-    driver = NE1000(entry.url, name=name, **kwargs)
-    return SyringePump(driver, role=entry.role or name, diameter_mm=diameter_mm, name=name)
+def campaign_limits(kind: str, safety: SafetyLimits) -> Any | None:
+    """Driver limits of a device kind derived from a campaign's safety limits."""
+    if kind == "ne1000":
+        return PumpLimits(
+            max_rate_ul_min=safety.max_pump_rate_ul_min, max_volume_ul=safety.max_dispense_volume_ul
+        )
+    if kind == "scpi_lcr":
+        return LcrLimits(
+            min_frequency_hz=safety.min_frequency_hz,
+            max_frequency_hz=safety.max_frequency_hz,
+            max_voltage_vrms=safety.max_ac_voltage_v,
+        )
+    if kind == "ika_namur":
+        return IkaLimits(max_temp_c=safety.max_temperature_c)
+    return None
 
 
 def connect_workcell(
@@ -294,27 +318,14 @@ def connect_workcell(
         for name, entry in workcell.devices.items():
             if entry.kind not in kinds:
                 continue
-            try:
-                if entry.kind == "ne1000":
-                    pump = _pump(name, entry, safety, diameter_mm)
-                    inst.pumps[name] = pump
-                    inst._drivers.append(pump._driver)
-                elif entry.kind == "scpi_lcr":
-                    limits = LcrLimits(
-                        min_frequency_hz=safety.min_frequency_hz,
-                        max_frequency_hz=safety.max_frequency_hz,
-                        max_voltage_vrms=safety.max_ac_voltage_v,
-                    )
-                    drv = ScpiLcr(
-                        entry.url, name=name, timeout=max(entry.timeout, 2.0), limits=limits
-                    )
-                    inst._drivers.append(drv)
-                    inst.lcr = ImpedanceMeter(drv, ac_voltage_v=ac_voltage_v, name=name)
-            except (OSError, ValueError, ConnectionError) as exc:
-                raise WorkcellError(
-                    f"cannot open device '{name}' ({entry.kind}) at {entry.url}: {exc}. "
-                    "Check the URL in the workcell file and that the instrument is on."
-                ) from exc
+            driver = open_driver(name, entry, campaign_limits(entry.kind, safety))
+            inst._drivers.append(driver)
+            if entry.kind == "ne1000":
+                inst.pumps[name] = SyringePump(
+                    driver, role=entry.role or name, diameter_mm=diameter_mm, name=name
+                )
+            elif entry.kind == "scpi_lcr":
+                inst.lcr = ImpedanceMeter(driver, ac_voltage_v=ac_voltage_v, name=name)
         return inst
     except BaseException:
         inst.close()

@@ -68,7 +68,7 @@ def synthesize(
             pump = pumps[role]
             yield from bps.mv(pump.rate, rate)
             yield from bps.mv(pump, volume)
-            yield from bps.trigger_and_read([pump])
+            yield from bps.trigger_and_read([pump], name=f"dispense_{role}")
 
     return (yield from inner())
 

@@ -6,6 +6,11 @@ or ``lab``.
 """
 
 from simulators.faults import Disconnect, FaultConfig, FaultInjector
+from simulators.grbl import GrblSim
+from simulators.ika_namur import IkaNamurSim
+from simulators.mt_sics import MtSicsSim
+from simulators.ne1000 import NE1000Sim
+from simulators.scpi_lcr import ScpiLcrSim
 from simulators.transport import PtyServer, TcpServer
 from simulators.workcell import DEMO_DEVICES, FULL_DEVICES, SimulatedWorkcell
 from simulators.world import Sample, SimulatedWorld, TruthFn, load_truth
@@ -16,8 +21,13 @@ __all__ = [
     "Disconnect",
     "FaultConfig",
     "FaultInjector",
+    "GrblSim",
+    "IkaNamurSim",
+    "MtSicsSim",
+    "NE1000Sim",
     "PtyServer",
     "Sample",
+    "ScpiLcrSim",
     "SimulatedWorkcell",
     "SimulatedWorld",
     "TcpServer",

@@ -44,7 +44,9 @@ Decisions where the sheet is silent:
       Diameter limits 0.1-80.0 mm (nesp-lib's).
     * ``VOL UL``/``VOL ML`` only change the unit label; the number is kept.
     * Malformed data (e.g. ``RAT abc``) answers ``?``, like an unknown command.
-    * Statuses ``T`` and ``U`` never occur (no multi-phase programs); ``X`` during ``PUR``.
+    * Statuses ``T`` and ``U`` and the ``?IGN`` refusal never occur (no multi-phase
+      programs); ``X`` during ``PUR``.
+    * Power-on settings: diameter 26.59 mm, rate 1.000 MM, volume 1.000 ML, direction INF.
     * Withdrawing refills the syringe from a reservoir: it moves the ``W`` counter but puts
       nothing on the sample. Infusing and purging put liquid on the sample.
     * The baud rate of ``*ADR n B baud`` is validated and stored but has no effect on a pty.

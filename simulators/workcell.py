@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 from simulators._base import DeviceSim, derive_seed
@@ -103,7 +104,8 @@ class SimulatedWorkcell:
 
     def _fault_config(self, name: str, entry: dict[str, Any]) -> FaultConfig | None:
         spec = entry.get("faults")
-        seed = int(derive_seed(self.world, self.seed, name)[-1])
+        entropy = derive_seed(self.world, self.seed, name)
+        seed = int(np.random.SeedSequence(entropy).generate_state(1)[0])
         if isinstance(spec, dict):
             fields = {"seed": seed, **spec}
             if "kinds" in fields:

@@ -37,7 +37,6 @@ def small_campaign(tmp_path: Path) -> Path:
 def workcell(tmp_path: Path):
     world = SimulatedWorld(time_scale=5000.0, seed=7)
     with SimulatedWorkcell(DEMO_DEVICES, world=world, seed=7) as cell:
-        cell.start()
         path = tmp_path / "workcell.yaml"
         cell.write_workcell(path)
         yield path, world

@@ -38,6 +38,7 @@ def test_synthesize_messages() -> None:
     # the solvent pump is skipped: zero volume
     assert sets == [("pa_rate", 50.0), ("pa", 10.0)]
     assert cmds.count("save") == 1
+    assert next(m for m in msgs if m.command == "create").kwargs["name"] == "dispense_precursor"
     assert msgs[1].kwargs["plan_name"] == "synthesize"
 
 

@@ -10,8 +10,6 @@ import pytest
 
 from simulators.world import SimulatedWorld
 
-STX, ETX = b"\x02", b"\x03"
-
 
 @pytest.fixture(autouse=True)
 def no_leaked_threads() -> Iterator[None]:
@@ -20,9 +18,7 @@ def no_leaked_threads() -> Iterator[None]:
     yield
     deadline = time.monotonic() + 2.0
     while True:
-        leaked = [
-            t for t in threading.enumerate() if t not in before and t.name.startswith("sim-")
-        ]
+        leaked = [t for t in threading.enumerate() if t not in before and t.name.startswith("sim-")]
         if not leaked or time.monotonic() > deadline:
             break
         time.sleep(0.01)
@@ -39,8 +35,3 @@ def world() -> SimulatedWorld:
 def slow_world() -> SimulatedWorld:
     """A world in real time (for exchanges that must not be affected by elapsed time)."""
     return SimulatedWorld(time_scale=1.0, seed=1)
-
-
-def frame(text: str) -> bytes:
-    """An NE-1000 basic-mode reply frame."""
-    return STX + text.encode() + ETX
