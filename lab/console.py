@@ -8,6 +8,7 @@ point) are printed as one clear message and exit with status 2; no traceback.
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import sys
 import tempfile
@@ -130,6 +131,9 @@ def demo(
     configure_threads()
     configure_prefect_defaults()
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    # The simulated pumps power up with the reset alarm (A?R) that the driver acknowledges
+    # and logs; in the demo that is expected, so only driver errors are shown.
+    logging.getLogger("drivers").setLevel(logging.ERROR)
     t0 = time.perf_counter()
 
     from lab.spec import load_campaign
@@ -222,20 +226,28 @@ def _experiments_table(store: Any, campaign_id: int, spec: Any) -> Any:
     from rich.table import Table
 
     table = Table(title=f"campaign {campaign_id}: {spec.name}")
+    units = {p.name: getattr(p, "unit", "") for p in spec.parameters}
     names = [p.name for p in spec.parameters]
-    for col in ["#", "state", *names, f"{spec.objective.name} [{spec.objective.unit}]", "why"]:
-        table.add_column(col, justify="right" if col not in ("state", "why") else "left")
+    table.add_column("#", justify="right")
+    table.add_column("state")
+    for n in names:
+        label = n.removesuffix("_ul_min").removesuffix("_ul").replace("_", " ")
+        table.add_column(f"{label} ({units[n]})", justify="right", overflow="fold")
+    table.add_column(
+        f"{spec.objective.name.replace('_', ' ')} ({spec.objective.unit})",
+        justify="right",
+        overflow="fold",
+    )
+    table.add_column("chosen by", overflow="fold")
     for e in store.experiments(campaign_id):
         vals = [
             f"{e.params[n]:.3g}" if isinstance(e.params[n], float) else str(e.params[n])
             for n in names
         ]
         obj = "-" if e.objective is None else f"{e.objective:.3g}"
-        why = (
-            e.strategy
-            if e.acquisition_value is None
-            else f"{e.strategy} ({e.acquisition_value:.2f})"
-        )
+        why = "initial design" if e.strategy == "initial_design" else e.strategy
+        if e.acquisition_value is not None:
+            why += f" {e.acquisition_value:.2f}"
         table.add_row(str(e.seq + 1), e.state, *vals, obj, why)
     return table
 

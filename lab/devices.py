@@ -155,7 +155,7 @@ class SyringePump(Device):
                         f"{self.name}: dispensed {got:.3f} uL of {volume_ul:.3f} uL requested"
                     )
                 status.set_finished()
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - reported, never dropped
                 status.set_exception(exc)
 
         threading.Thread(target=work, name=f"{self.name}-dispense", daemon=True).start()
@@ -166,7 +166,7 @@ class SyringePump(Device):
         try:
             if self._driver.is_running():
                 self._driver.stop()
-        except Exception:
+        except Exception:  # noqa: BLE001 - reported, never dropped
             pass
 
 
@@ -223,7 +223,7 @@ class ImpedanceMeter(Device):
                 self.z_real.put(float(r.a))
                 self.z_imag.put(float(r.b))
                 status.set_finished()
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - reported, never dropped
                 status.set_exception(exc)
 
         threading.Thread(target=work, name=f"{self.name}-trigger", daemon=True).start()

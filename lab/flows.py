@@ -132,7 +132,7 @@ def run_experiment(store: Store, exp_id: int, spec: Campaign, workcell_path: str
                 RE(measure_screening(inst.lcr, fid.frequency_hz, spec.safety, md=md))
             else:
                 raise LabError(f"fidelity '{fid.name}' has route '{fid.route}', not a bench route")
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - reported, never dropped
         reason = f"{type(exc).__name__}: {exc}"
         store.fail(exp_id, reason)
         store.audit(

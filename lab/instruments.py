@@ -174,7 +174,7 @@ def check_device(name: str, entry: DeviceEntry) -> CheckResult:
         finally:
             driver.close()
         return CheckResult(True, message, time.perf_counter() - t0)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - reported, never dropped
         return CheckResult(False, f"{type(exc).__name__}: {exc}", time.perf_counter() - t0)
 
 
