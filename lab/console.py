@@ -108,6 +108,67 @@ def instruments_check(
         raise typer.Exit(1)
 
 
+@sim_app.command("up")
+@user_errors
+def sim_up(
+    workcell_out: Annotated[
+        Path, typer.Option(help="Write the workcell file here once every device is listening.")
+    ] = Path("workcell.yaml"),
+    time_scale: Annotated[
+        float, typer.Option(help="Simulated seconds per real second (1 = real time).")
+    ] = 1.0,
+    faults: Annotated[
+        float, typer.Option(help="Probability of an injected fault per reply, 0-1.")
+    ] = 0.0,
+    seed: Annotated[int, typer.Option(help="Seed of the world and of fault injection.")] = 0,
+    truth: Annotated[
+        str, typer.Option(help="Ground truth as module:function.")
+    ] = "simulators.truths:demo_interface",
+    demo_only: Annotated[
+        bool, typer.Option("--demo-only", help="Only the demo's two pumps and impedance meter.")
+    ] = False,
+) -> None:
+    """Start the simulated workcell (ptys and TCP on 127.0.0.1) until SIGINT or SIGTERM."""
+    import signal
+    import threading
+
+    from simulators.workcell import DEMO_DEVICES, FULL_DEVICES, SimulatedWorkcell
+    from simulators.world import SimulatedWorld, load_truth
+
+    if time_scale <= 0:
+        raise LabError("--time-scale must be positive")
+    if not 0.0 <= faults <= 1.0:
+        raise LabError("--faults is a probability: give a value between 0 and 1")
+    try:
+        truth_fn = load_truth(truth)
+    except (ValueError, ImportError) as exc:
+        raise LabError(f"--truth {truth}: {exc}") from None
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    world = SimulatedWorld(truth_fn, time_scale=time_scale, seed=seed)
+    devices = DEMO_DEVICES if demo_only else FULL_DEVICES
+    with SimulatedWorkcell(devices, world=world, seed=seed, faults_rate=faults) as cell:
+        from rich.table import Table
+
+        table = Table(title="simulated workcell")
+        for col in ("device", "kind", "url"):
+            table.add_column(col)
+        for name, entry in cell.devices.items():
+            table.add_row(name, entry["kind"], entry["url"])
+        console.print(table)
+        path = cell.write_workcell(workcell_out)
+        console.print(
+            f"workcell file: [cyan]{path}[/] (time scale {time_scale:g}, faults {faults:g}); "
+            "Ctrl-C to stop",
+            highlight=False,
+        )
+        while not stop.wait(0.2):
+            pass
+        n_faults = len(cell.fault_log())
+    console.print(f"stopped ({n_faults} injected faults)")
+
+
 @app.command()
 @user_errors
 def demo(

@@ -32,6 +32,7 @@ import logging
 import os
 import select
 import socket
+import termios
 import threading
 import time
 import tty
@@ -95,6 +96,11 @@ class PtyServer:
         master, slave = os.openpty()
         tty.setraw(master)
         tty.setraw(slave)
+        # The pty's line settings outlive each host session (the master stays open), and
+        # Linux refuses to re-apply 7E1 over the settings a previous 7E1 open left behind
+        # (termios.error 22). A real UART starts every open from the port's defaults, so
+        # the server restores these raw 8N1 settings whenever the host closes the port.
+        self._fresh_termios = termios.tcgetattr(master)
         self.path = os.ttyname(slave)
         os.close(slave)
         os.set_blocking(master, False)
@@ -173,6 +179,8 @@ class PtyServer:
                 if self.connected:
                     self.connected = False
                     connect_at = None
+                    with contextlib.suppress(termios.error, OSError):
+                        termios.tcsetattr(self._master, termios.TCSANOW, self._fresh_termios)
                     with self._lock:
                         _optional(self.handler, "on_disconnect")
                 if now >= next_poll:
