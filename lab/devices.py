@@ -25,7 +25,16 @@ from lab.instruments import open_driver
 from lab.spec import SafetyLimits
 from lab.workcell import Workcell
 
-__all__ = ["DriverSignal", "ImpedanceMeter", "SyringePump", "connect_workcell"]
+__all__ = [
+    "Balance",
+    "DriverSignal",
+    "Gantry",
+    "Hotplate",
+    "ImpedanceMeter",
+    "Instruments",
+    "SyringePump",
+    "connect_workcell",
+]
 
 
 class DriverSignal(Signal):
@@ -237,12 +246,208 @@ class ImpedanceMeter(Device):
         return d
 
 
+class Hotplate(Device):
+    """An IKA hotplate. ``set(temp_c)`` heats and finishes when the sample is at temperature.
+
+    ``bps.mv(hotplate.setpoint, T)`` only writes (and reads back) the set point; ``bps.mv(
+    hotplate, T)`` also starts heating and waits until the measured temperature is within
+    ``tolerance_c`` of the set point.
+
+    Args:
+        driver: The connected driver.
+        tolerance_c: Band around the set point counted as "at temperature", degC.
+        timeout_s: Longest wait to reach the set point, s (of the workcell's clock).
+        time_scale: Workcell seconds per real second (simulated workcells run faster).
+    """
+
+    temperature = Cpt(DriverSignal, getter="_get_temperature", units="degC", kind="hinted")
+    setpoint = Cpt(
+        DriverSignal, getter="_get_setpoint", setter="_set_setpoint", units="degC", kind="config"
+    )
+    heating = Cpt(DriverSignal, setter="_set_heating", kind="omitted")
+
+    def __init__(
+        self,
+        driver: Any,
+        *,
+        name: str,
+        tolerance_c: float = 2.0,
+        timeout_s: float = 3600.0,
+        time_scale: float = 1.0,
+        **kwargs: Any,
+    ) -> None:
+        self._driver = driver
+        self.tolerance_c = tolerance_c
+        self.timeout_s = timeout_s
+        self.time_scale = time_scale
+        super().__init__(name=name, **kwargs)
+
+    def _get_temperature(self) -> float:
+        return self._driver.temperature()
+
+    def _get_setpoint(self) -> float:
+        return self._driver.temperature_setpoint()
+
+    def _set_setpoint(self, value: float) -> float:
+        self._driver.set_temperature(float(value), verify=True)
+        return self._get_setpoint()
+
+    def _set_heating(self, on: float) -> float:
+        if on:
+            self._driver.start_heating()
+        else:
+            self._driver.stop_heating()
+        return 1.0 if on else 0.0
+
+    def set(self, temp_c: float) -> DeviceStatus:  # type: ignore[override]
+        """Write the set point, start heating, finish when at temperature."""
+        status = DeviceStatus(self)
+
+        def work() -> None:
+            try:
+                self.setpoint.put(float(temp_c))
+                self._driver.start_heating()
+                ok = wait_for(
+                    lambda: abs(self._driver.temperature() - temp_c) <= self.tolerance_c,
+                    self.timeout_s / self.time_scale,
+                    poll_s=0.05,
+                )
+                if not ok:
+                    raise WorkcellError(
+                        f"{self.name}: did not reach {temp_c} degC within {self.timeout_s:.0f} s"
+                    )
+                status.set_finished()
+            except Exception as exc:  # noqa: BLE001 - reported through the status
+                status.set_exception(exc)
+
+        threading.Thread(target=work, name=f"{self.name}-heat", daemon=True).start()
+        return status
+
+    def heat_off(self) -> None:
+        """Stop heating (idempotent)."""
+        self._driver.stop_heating()
+
+    def stop(self, *, success: bool = False) -> None:
+        """Stop heating when a plan is aborted."""
+        with contextlib.suppress(Exception):
+            self._driver.stop_heating()
+
+
+class Balance(Device):
+    """An MT-SICS balance: each trigger takes one stable weight (``bp.count([balance])``)."""
+
+    weight = Cpt(Signal, value=0.0, kind="hinted")
+
+    def __init__(self, driver: Any, *, name: str, **kwargs: Any) -> None:
+        self._driver = driver
+        self.unit = "g"
+        super().__init__(name=name, **kwargs)
+
+    def trigger(self) -> Status:
+        """Read one stable weight; the status finishes when the balance reports it."""
+        status = DeviceStatus(self)
+
+        def work() -> None:
+            try:
+                value, unit = self._driver.weight_stable()
+                self.unit = unit
+                self.weight.put(float(value))
+                status.set_finished()
+            except Exception as exc:  # noqa: BLE001 - reported through the status
+                status.set_exception(exc)
+
+        threading.Thread(target=work, name=f"{self.name}-weigh", daemon=True).start()
+        return status
+
+    def describe(self) -> dict[str, dict[str, Any]]:
+        """Describe with the balance's unit."""
+        d = super().describe()
+        d[self.weight.name]["units"] = self.unit
+        return d
+
+
+class Gantry(Device):
+    """A GRBL gantry. ``set((x, y, z))`` moves (mm, machine coordinates) and finishes when idle.
+
+    Args:
+        driver: The connected driver.
+        stations: Station name to ``(x, y, z)`` in mm (``dispense``, ``hotplate``, ``lcr``...).
+        feed_mm_min: Feed rate of moves, mm/min.
+        time_scale: Workcell seconds per real second.
+    """
+
+    x = Cpt(Signal, value=0.0, kind="hinted")
+    y = Cpt(Signal, value=0.0, kind="hinted")
+    z = Cpt(Signal, value=0.0, kind="hinted")
+
+    def __init__(
+        self,
+        driver: Any,
+        *,
+        name: str,
+        stations: dict[str, tuple[float, float, float]] | None = None,
+        feed_mm_min: float = 3000.0,
+        time_scale: float = 1.0,
+        **kwargs: Any,
+    ) -> None:
+        self._driver = driver
+        self.stations = dict(stations or {})
+        self.feed_mm_min = feed_mm_min
+        self.time_scale = time_scale
+        super().__init__(name=name, **kwargs)
+
+    def station(self, name: str) -> tuple[float, float, float]:
+        """Coordinates of a named station.
+
+        Raises:
+            WorkcellError: If the workcell defines no such station.
+        """
+        try:
+            return self.stations[name]
+        except KeyError:
+            raise WorkcellError(
+                f"{self.name}: no station '{name}' (stations: {sorted(self.stations)}); add it "
+                f"under the gantry's 'stations:' in the workcell file"
+            ) from None
+
+    def _update(self, pos: Any) -> None:
+        if pos is not None:
+            for sig, v in zip((self.x, self.y, self.z), pos, strict=True):
+                sig.put(float(v))
+
+    def set(self, target: tuple[float, float, float]) -> DeviceStatus:  # type: ignore[override]
+        """Move to ``(x, y, z)`` mm; the status finishes when GRBL reports Idle there."""
+        status = DeviceStatus(self)
+        x, y, z = (float(v) for v in target)
+
+        def work() -> None:
+            try:
+                self._driver.move_to(x, y, z, feed=self.feed_mm_min)
+                travel = 60.0 * 400.0 / self.feed_mm_min / self.time_scale + 10.0
+                st = self._driver.wait_idle(timeout=travel)
+                self._update(st.mpos)
+                status.set_finished()
+            except Exception as exc:  # noqa: BLE001 - reported through the status
+                status.set_exception(exc)
+
+        threading.Thread(target=work, name=f"{self.name}-move", daemon=True).start()
+        return status
+
+    def stop(self, *, success: bool = False) -> None:
+        """Feed hold when a plan is aborted."""
+        with contextlib.suppress(Exception):
+            self._driver.feed_hold()
+
+
 class Instruments:
     """The connected devices of a workcell; closes every driver on exit."""
 
     def __init__(self) -> None:
         self.pumps: dict[str, SyringePump] = {}
         self.lcr: ImpedanceMeter | None = None
+        self.hotplate: Hotplate | None = None
+        self.balance: Balance | None = None
+        self.gantry: Gantry | None = None
         self._drivers: list[Any] = []
 
     def pump_for_role(self, role: str) -> SyringePump:
@@ -296,7 +501,7 @@ def connect_workcell(
     *,
     diameter_mm: float = 4.61,
     ac_voltage_v: float = 0.01,
-    kinds: tuple[str, ...] = ("ne1000", "scpi_lcr"),
+    kinds: tuple[str, ...] = ("ne1000", "scpi_lcr", "ika_namur", "mt_sics", "grbl"),
 ) -> Instruments:
     """Open drivers and build devices for the devices of ``kinds`` in a workcell.
 
@@ -326,6 +531,18 @@ def connect_workcell(
                 )
             elif entry.kind == "scpi_lcr":
                 inst.lcr = ImpedanceMeter(driver, ac_voltage_v=ac_voltage_v, name=name)
+            elif entry.kind == "ika_namur":
+                inst.hotplate = Hotplate(driver, name=name, time_scale=workcell.time_scale)
+            elif entry.kind == "mt_sics":
+                inst.balance = Balance(driver, name=name)
+            elif entry.kind == "grbl":
+                stations = (entry.model_extra or {}).get("stations") or {}
+                inst.gantry = Gantry(
+                    driver,
+                    name=name,
+                    stations={k: tuple(map(float, v)) for k, v in stations.items()},
+                    time_scale=workcell.time_scale,
+                )
         return inst
     except BaseException:
         inst.close()

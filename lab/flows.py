@@ -124,7 +124,18 @@ def run_experiment(store: Store, exp_id: int, spec: Campaign, workcell_path: str
             pumps = {role: inst.pump_for_role(role) for role, (v, _) in recipe.items() if v > 0}
             RE = RunEngine({}, context_managers=[])
             RE.subscribe(writer)
-            RE(synthesize(pumps, recipe, spec.safety, md=md))
+            RE(
+                synthesize(
+                    pumps,
+                    recipe,
+                    spec.safety,
+                    md=md,
+                    anneal=spec.anneal(exp.params),
+                    hotplate=inst.hotplate,
+                    gantry=inst.gantry,
+                    time_scale=workcell.time_scale,
+                )
+            )
             if fid.route == "impedance_sweep":
                 freqs = sweep_frequencies(fid.freq_min_hz, fid.freq_max_hz, fid.points)
                 RE(characterize(inst.lcr, freqs, spec.safety, md=md))

@@ -39,29 +39,61 @@ def synthesize(
     recipe: Mapping[str, tuple[float, float]],
     safety: SafetyLimits,
     md: dict[str, Any] | None = None,
+    *,
+    anneal: tuple[float, float] | None = None,
+    hotplate: Any | None = None,
+    gantry: Any | None = None,
+    time_scale: float = 1.0,
 ) -> Plan:
-    """Dispense each component of a recipe, in order, and read the pump counters.
+    """Make one sample: (move to the dispense station,) dispense, (anneal,) (move to the meter).
 
     Args:
         pumps: Role to pump device (``set(volume)`` dispenses, ``rate`` is settable).
         recipe: Role to ``(volume_ul, rate_ul_min)``; zero volumes are skipped.
         safety: Campaign safety limits, checked before any message.
         md: Extra run metadata.
+        anneal: ``(temperature_c, minutes)`` to hold the sample at, or ``None``.
+        hotplate: Hotplate device (needed with ``anneal``): ``set(T)`` heats until at
+            temperature, ``heating`` turns it off.
+        gantry: Gantry device with ``station(name)`` coordinates (``dispense``, ``hotplate``,
+            ``lcr``), or ``None`` when samples stay in place.
+        time_scale: Workcell seconds per real second; the anneal hold sleeps
+            ``minutes * 60 / time_scale`` real seconds.
 
     Raises:
-        SafetyError: Before any message, if a volume or rate is unsafe.
+        SafetyError: Before any message, if a volume, rate or temperature is unsafe or a
+            device or station is missing.
     """
     _check_recipe(recipe, safety)
     missing = [r for r, (v, _) in recipe.items() if v > 0 and r not in pumps]
     if missing:
         raise SafetyError(f"no pump for role(s) {missing}")
+    if anneal is not None:
+        temp_c, minutes = anneal
+        if not (0.0 < temp_c <= safety.max_temperature_c):
+            raise SafetyError(
+                f"anneal temperature {temp_c} degC outside (0, {safety.max_temperature_c}] degC"
+            )
+        if minutes < 0:
+            raise SafetyError(f"anneal time {minutes} min is negative")
+        if hotplate is None:
+            raise SafetyError("the recipe anneals but the workcell has no hotplate")
+    route: dict[str, tuple[float, float, float]] = {}
+    if gantry is not None:
+        for station in ("dispense", "lcr", *(("hotplate",) if anneal else ())):
+            route[station] = gantry.station(station)
     used = [pumps[r] for r, (v, _) in recipe.items() if v > 0]
+    used += [d for d in (hotplate if anneal else None, gantry) if d is not None]
     meta = {"plan_name": "synthesize", "recipe": {k: list(v) for k, v in recipe.items()}}
+    if anneal is not None:
+        meta["anneal"] = list(anneal)
     meta.update(md or {})
 
     @bpp.stage_decorator(used)
     @bpp.run_decorator(md=meta)
     def inner() -> Plan:
+        if gantry is not None:
+            yield from bps.mv(gantry, route["dispense"])
         for role, (volume, rate) in recipe.items():
             if volume <= 0:
                 continue
@@ -69,6 +101,17 @@ def synthesize(
             yield from bps.mv(pump.rate, rate)
             yield from bps.mv(pump, volume)
             yield from bps.trigger_and_read([pump], name=f"dispense_{role}")
+        if anneal is not None:
+            temp_c, minutes = anneal
+            if gantry is not None:
+                yield from bps.mv(gantry, route["hotplate"])
+            yield from bps.mv(hotplate, temp_c)
+            yield from bps.trigger_and_read([hotplate], name="anneal_start")
+            yield from bps.sleep(minutes * 60.0 / time_scale)
+            yield from bps.trigger_and_read([hotplate], name="anneal_end")
+            yield from bps.mv(hotplate.heating, 0)
+        if gantry is not None:
+            yield from bps.mv(gantry, route["lcr"])
 
     return (yield from inner())
 

@@ -261,6 +261,15 @@ class Campaign(_Strict):
                 out[role] = (float(value), float(rate))
         return out
 
+    def anneal(self, params: dict[str, Any]) -> tuple[float, float] | None:
+        """Anneal step of a proposal: ``(temperature_c, minutes)``, or ``None`` without one.
+
+        ``anneal_temperature_c`` turns it on; ``anneal_time_min`` defaults to 10 min.
+        """
+        if "anneal_temperature_c" not in params:
+            return None
+        return float(params["anneal_temperature_c"]), float(params.get("anneal_time_min", 10.0))
+
     def fidelity(self, name: str) -> Fidelity:
         """Return the fidelity called ``name``.
 

@@ -8,7 +8,8 @@ One format serves the simulators, the console and the devices::
 
 ``url`` is anything ``serial.serial_for_url`` accepts: a device path, a pty path or
 ``socket://host:port``. Per-device extra keys (``role``, ``baudrate``, ``limits``,
-``faults``...) are kept as given.
+``faults``, ``stations``...) are kept as given. A simulated workcell also writes its
+``time_scale``.
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ class Workcell(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     devices: dict[str, DeviceEntry] = Field(min_length=1)
+    time_scale: float = Field(default=1.0, gt=0)
+    """Seconds of the workcell's clock per real second: 1 for a bench; a simulated workcell
+    that runs faster says so, and plans divide their waits (an anneal's hold) by it."""
 
     def of_kind(self, kind: str) -> dict[str, DeviceEntry]:
         """Devices of one kind, by name."""

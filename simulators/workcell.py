@@ -53,7 +53,17 @@ FULL_DEVICES: dict[str, dict[str, Any]] = {
     "pump_solvent": {"kind": "ne1000", "role": "solvent", "address": 0},
     "hotplate": {"kind": "ika_namur"},
     "balance": {"kind": "mt_sics"},
-    "gantry": {"kind": "grbl"},
+    "gantry": {
+        "kind": "grbl",
+        # Deck stations in machine coordinates (GRBL's machine space is negative), mm.
+        "stations": {
+            "rack": [-20.0, -20.0, 0.0],
+            "dispense": [-60.0, -40.0, 0.0],
+            "hotplate": [-110.0, -40.0, 0.0],
+            "balance": [-150.0, -40.0, 0.0],
+            "lcr": [-180.0, -40.0, 0.0],
+        },
+    },
     "lcr": {"kind": "scpi_lcr"},
 }
 """Every kind of instrument of the simulated workcell."""
@@ -184,7 +194,9 @@ class SimulatedWorkcell:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".tmp")
         with os.fdopen(fd, "w") as fh:
-            yaml.safe_dump({"devices": devices}, fh, sort_keys=False)
+            # A simulated clock runs faster than real time: hosts scale their waits by it.
+            doc = {"time_scale": float(self.world.time_scale), "devices": devices}
+            yaml.safe_dump(doc, fh, sort_keys=False)
         os.replace(tmp, target)
         return target
 

@@ -78,3 +78,61 @@ def test_screening_is_a_single_point() -> None:
     assert (
         next(m for m in msgs if m.command == "open_run").kwargs["plan_name"] == "measure_screening"
     )
+
+
+class FakeHotplate(Device):
+    setpoint = Cpt(Signal, value=25.0)
+    heating = Cpt(Signal, value=0)
+
+
+class FakeGantry(Device):
+    x = Cpt(Signal, value=0.0)
+
+    stations = {
+        "dispense": (-1.0, -1.0, 0.0),
+        "hotplate": (-2.0, -1.0, 0.0),
+        "lcr": (-3.0, -1.0, 0.0),
+    }
+
+    def station(self, name: str) -> tuple[float, float, float]:
+        if name not in self.stations:
+            raise SafetyError(f"no station '{name}'")
+        return self.stations[name]
+
+
+def test_synthesize_with_gantry_and_anneal_messages() -> None:
+    pump, hp, gantry = FakePump(name="pa"), FakeHotplate(name="hp"), FakeGantry(name="g")
+    msgs = list(
+        synthesize(
+            {"precursor": pump},
+            {"precursor": (5.0, 50.0)},
+            SAFETY,
+            anneal=(150.0, 30.0),
+            hotplate=hp,
+            gantry=gantry,
+            time_scale=60.0,
+        )
+    )
+    sets = [(m.obj.name, m.args[0]) for m in msgs if m.command == "set"]
+    assert sets == [
+        ("g", (-1.0, -1.0, 0.0)),
+        ("pa_rate", 50.0),
+        ("pa", 5.0),
+        ("g", (-2.0, -1.0, 0.0)),
+        ("hp", 150.0),
+        ("hp_heating", 0),
+        ("g", (-3.0, -1.0, 0.0)),
+    ]
+    sleeps = [m.args[0] for m in msgs if m.command == "sleep"]
+    assert sleeps == [30.0]  # 30 min at a clock 60x faster than real time
+
+
+def test_anneal_needs_a_safe_temperature_and_a_hotplate() -> None:
+    with pytest.raises(SafetyError, match="anneal temperature 900.0"):
+        next(synthesize({}, {}, SAFETY, anneal=(900.0, 1.0), hotplate=FakeHotplate(name="hp")))
+    with pytest.raises(SafetyError, match="no hotplate"):
+        next(synthesize({}, {}, SAFETY, anneal=(100.0, 1.0)))
+    gantry = FakeGantry(name="g")
+    gantry.stations = {"dispense": (0.0, 0.0, 0.0)}
+    with pytest.raises(SafetyError, match="no station 'lcr'"):
+        next(synthesize({}, {}, SAFETY, gantry=gantry))

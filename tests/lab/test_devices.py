@@ -1,0 +1,109 @@
+"""Ophyd devices and Bluesky plans against the full simulated workcell, over real ptys/TCP (HIL)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from bluesky import RunEngine
+from bluesky import plan_stubs as bps
+from bluesky import plans as bp
+
+from lab.devices import connect_workcell
+from lab.errors import SafetyError
+from lab.plans import synthesize
+from lab.spec import SafetyLimits
+from lab.workcell import load_workcell
+from simulators.workcell import FULL_DEVICES, SimulatedWorkcell
+from simulators.world import SimulatedWorld
+
+SAFETY = SafetyLimits(max_pump_rate_ul_min=500, max_dispense_volume_ul=100, max_temperature_c=250)
+
+
+@pytest.fixture
+def bench(tmp_path: Path):
+    world = SimulatedWorld(time_scale=2000.0, seed=4)
+    with SimulatedWorkcell(FULL_DEVICES, world=world, seed=4) as cell:
+        path = cell.write_workcell(tmp_path / "workcell.yaml")
+        workcell = load_workcell(path)
+        assert workcell.time_scale == 2000.0
+        with connect_workcell(workcell, SAFETY) as inst:
+            yield inst, world, workcell
+
+
+def collect(RE: RunEngine) -> list[tuple[str, dict]]:
+    docs: list[tuple[str, dict]] = []
+    RE.subscribe(lambda name, doc: docs.append((name, doc)))
+    return docs
+
+
+def test_count_on_the_balance(bench) -> None:
+    inst, world, _ = bench
+    RE = RunEngine({}, context_managers=[])
+    docs = collect(RE)
+    RE(bp.count([inst.balance], num=2))
+    events = [d for n, d in docs if n == "event"]
+    assert len(events) == 2
+    assert events[0]["data"]["balance_weight"] == pytest.approx(world.mass_on_balance_g(), abs=1e-3)
+    desc = next(d for n, d in docs if n == "descriptor")
+    assert desc["data_keys"]["balance_weight"]["units"] == "g"
+
+
+def test_mv_on_the_hotplate_setpoint_and_heat(bench) -> None:
+    inst, _, _ = bench
+    RE = RunEngine({}, context_managers=[])
+    RE(bps.mv(inst.hotplate.setpoint, 80.0))
+    assert inst.hotplate.setpoint.get() == pytest.approx(80.0)
+    RE(bps.mv(inst.hotplate, 60.0))
+    assert abs(inst.hotplate.temperature.get() - 60.0) <= inst.hotplate.tolerance_c
+    RE(bps.mv(inst.hotplate.heating, 0))
+
+
+def test_gantry_moves_to_stations(bench) -> None:
+    inst, _, _ = bench
+    RE = RunEngine({}, context_managers=[])
+    target = inst.gantry.station("hotplate")
+    RE(bps.mv(inst.gantry, target))
+    assert (inst.gantry.x.get(), inst.gantry.y.get(), inst.gantry.z.get()) == pytest.approx(target)
+    with pytest.raises(Exception, match="no station 'oven'"):
+        inst.gantry.station("oven")
+
+
+def test_synthesize_with_gantry_and_anneal(bench) -> None:
+    inst, world, workcell = bench
+    RE = RunEngine({}, context_managers=[])
+    docs = collect(RE)
+    recipe = {"precursor": (12.0, 100.0), "solvent": (12.0, 100.0)}
+    pumps = {r: inst.pump_for_role(r) for r in recipe}
+    RE(
+        synthesize(
+            pumps,
+            recipe,
+            SAFETY,
+            anneal=(120.0, 20.0),
+            hotplate=inst.hotplate,
+            gantry=inst.gantry,
+            time_scale=workcell.time_scale,
+        )
+    )
+    sample = world.current_sample()
+    assert sample.params["precursor_volume_ul"] == pytest.approx(12.0, rel=0.05)
+    assert sample.params["solvent_volume_ul"] == pytest.approx(12.0, rel=0.05)
+    assert sample.params["anneal_temperature_c"] == pytest.approx(120.0, abs=10.0)
+    assert sample.params["anneal_time_min"] >= 15.0
+    streams = {d["name"] for n, d in docs if n == "descriptor"}
+    assert streams == {"dispense_precursor", "dispense_solvent", "anneal_start", "anneal_end"}
+    assert (inst.gantry.x.get(), inst.gantry.y.get()) == pytest.approx(
+        inst.gantry.station("lcr")[:2]
+    )
+    assert next(d for n, d in docs if n == "stop")["exit_status"] == "success"
+
+
+def test_unsafe_anneal_never_reaches_the_hotplate(bench) -> None:
+    inst, _, _ = bench
+    before = inst.hotplate.setpoint.get()
+    with pytest.raises(SafetyError, match="anneal temperature 400.0"):
+        RunEngine({}, context_managers=[])(
+            synthesize({}, {}, SAFETY, anneal=(400.0, 5.0), hotplate=inst.hotplate)
+        )
+    assert inst.hotplate.setpoint.get() == before
