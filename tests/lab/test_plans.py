@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import pytest
 from ophyd import Component as Cpt
 from ophyd import Device, Signal
@@ -88,7 +90,7 @@ class FakeHotplate(Device):
 class FakeGantry(Device):
     x = Cpt(Signal, value=0.0)
 
-    stations = {
+    stations: ClassVar[dict[str, tuple[float, float, float]]] = {
         "dispense": (-1.0, -1.0, 0.0),
         "hotplate": (-2.0, -1.0, 0.0),
         "lcr": (-3.0, -1.0, 0.0),
