@@ -125,6 +125,7 @@ class Transport:
                     "no other program holds the port",
                     device=name,
                 ) from exc
+            _set_nodelay(port)
         elif getattr(port, "timeout", None) is None:
             raise ValueError(
                 f"{name}: the port must be opened with a finite read timeout (got None); "
@@ -282,6 +283,18 @@ class Transport:
             self.reset_input_buffer()
             self.write(payload)
             return self.read_until(terminator, timeout)
+
+
+def _set_nodelay(port: object) -> None:
+    """Disable Nagle's algorithm on a pyserial ``socket://`` port.
+
+    Set commands of a socket instrument (SCPI) get no reply, so a driver writes several in a
+    row; with Nagle's algorithm each small write after the first waits for the peer's delayed
+    ACK (40 ms on Linux), e.g. 44 ms instead of 0.6 ms per ``ScpiLcr.measure``.
+    """
+    if isinstance(port, protocol_socket.Serial) and port._socket is not None:
+        with contextlib.suppress(OSError):
+            port._socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def _close_socket_quietly(port: object) -> None:

@@ -12,9 +12,12 @@ from lab.store._models import (
     CampaignRow,
     Experiment,
     ExperimentState,
+    InstrumentLease,
     Measurement,
+    ModelSnapshot,
     Reading,
     RunRow,
+    Sample,
 )
 from lab.store._store import Store
 
@@ -24,9 +27,12 @@ __all__ = [
     "DocumentWriter",
     "Experiment",
     "ExperimentState",
+    "InstrumentLease",
     "Measurement",
+    "ModelSnapshot",
     "Reading",
     "RunRow",
+    "Sample",
     "Store",
     "default_database_url",
     "make_engine",

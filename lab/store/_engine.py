@@ -53,5 +53,18 @@ def make_engine(url: str | None = None, *, create: bool = True) -> Engine:
     if create:
         from lab.store import _models  # noqa: F401  (registers the tables)
 
-        SQLModel.metadata.create_all(engine)
+        create_tables(engine)
     return engine
+
+
+def create_tables(engine: Engine, attempts: int = 3) -> None:
+    """Create missing tables; tolerates another process creating them at the same moment."""
+    from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+
+    for i in range(attempts):
+        try:
+            SQLModel.metadata.create_all(engine)
+            return
+        except (OperationalError, ProgrammingError, IntegrityError):
+            if i == attempts - 1:
+                raise

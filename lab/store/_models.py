@@ -55,7 +55,8 @@ class CampaignRow(SQLModel, table=True):
     spec: dict = Field(sa_column=Column(JSON, nullable=False))
     seed: int = 0
     budget: float
-    status: str = "running"
+    workcell: str | None = None
+    status: str = Field(default="created", index=True)
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -79,6 +80,7 @@ class Experiment(SQLModel, table=True):
     failure_reason: str | None = None
     objective: float | None = None
     created_at: datetime = Field(default_factory=utcnow)
+    started_at: datetime | None = None
     updated_at: datetime = Field(default_factory=utcnow)
 
 
@@ -129,6 +131,44 @@ class Measurement(SQLModel, table=True):
     method: str
     raw: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class Sample(SQLModel, table=True):
+    """A physical sample made for an experiment (one per synthesis attempt)."""
+
+    __tablename__ = "sample"
+
+    id: int | None = Field(default=None, primary_key=True)
+    experiment_id: int = Field(foreign_key="experiment.id", index=True)
+    label: str
+    synthesis_run_uid: str | None = Field(default=None, foreign_key="run.uid")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ModelSnapshot(SQLModel, table=True):
+    """A surrogate model version that proposed experiments (its training-data hash)."""
+
+    __tablename__ = "model_snapshot"
+    __table_args__ = (UniqueConstraint("campaign_id", "version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    version: str
+    n_observations: int
+    detail: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class InstrumentLease(SQLModel, table=True):
+    """Exclusive use of one instrument (by its transport URL) with heartbeat and expiry."""
+
+    __tablename__ = "instrument_lease"
+
+    resource: str = Field(primary_key=True)
+    holder: str
+    acquired_at: datetime = Field(default_factory=utcnow)
+    heartbeat_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
 
 
 class AuditEvent(SQLModel, table=True):

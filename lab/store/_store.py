@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import delete, or_, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from lab.errors import LabError
@@ -18,9 +21,12 @@ from lab.store._models import (
     CampaignRow,
     Experiment,
     ExperimentState,
+    InstrumentLease,
     Measurement,
+    ModelSnapshot,
     Reading,
     RunRow,
+    Sample,
     utcnow,
 )
 
@@ -58,10 +64,12 @@ class Store:
                 raise
 
     # ------------------------------------------------------------ campaigns
-    def create_campaign(self, name: str, spec: dict[str, Any], seed: int, budget: float) -> int:
+    def create_campaign(
+        self, name: str, spec: dict[str, Any], seed: int, budget: float, workcell: str | None = None
+    ) -> int:
         """Insert a campaign and return its id."""
         with self.session() as s:
-            row = CampaignRow(name=name, spec=spec, seed=seed, budget=budget)
+            row = CampaignRow(name=name, spec=spec, seed=seed, budget=budget, workcell=workcell)
             s.add(row)
             s.flush()
             s.add(AuditEvent(campaign_id=row.id, kind="campaign_created", detail={"seed": seed}))
@@ -155,6 +163,8 @@ class Store:
             raise StoreError(f"experiment {exp_id} cannot go from {cur.value} to {new.value}")
         exp.state = new.value
         exp.updated_at = utcnow()
+        if new is ExperimentState.RUNNING and exp.started_at is None:
+            exp.started_at = exp.updated_at
         for k, v in fields.items():
             setattr(exp, k, v)
         s.add(exp)
@@ -239,11 +249,16 @@ class Store:
             return list(s.exec(q.order_by(Experiment.seq)).all())
 
     def spent(self, campaign_id: int) -> float:
-        """Budget spent: cost of every experiment that reached the bench (not abandoned)."""
+        """Budget spent: the cost of every experiment that reached the bench (was started)."""
+        return sum(e.cost for e in self.experiments(campaign_id) if e.started_at is not None)
+
+    def committed(self, campaign_id: int) -> float:
+        """Budget spent plus the cost of experiments proposed or approved but not started."""
+        waiting = (ExperimentState.PROPOSED.value, ExperimentState.APPROVED.value)
         return sum(
             e.cost
             for e in self.experiments(campaign_id)
-            if e.state not in (ExperimentState.PROPOSED.value, ExperimentState.ABANDONED.value)
+            if e.started_at is not None or e.state in waiting
         )
 
     def unfinished(self, campaign_id: int) -> list[Experiment]:
@@ -251,6 +266,115 @@ class Store:
         return [
             e for e in self.experiments(campaign_id) if ExperimentState(e.state) not in FINAL_STATES
         ]
+
+    def campaigns(self) -> list[CampaignRow]:
+        """Every campaign, newest first."""
+        with self.session() as s:
+            return list(s.exec(select(CampaignRow).order_by(col(CampaignRow.id).desc())).all())
+
+    def add_sample(self, exp_id: int, label: str, synthesis_run_uid: str | None) -> None:
+        """Record the physical sample made for an experiment."""
+        with self.session() as s:
+            s.add(Sample(experiment_id=exp_id, label=label, synthesis_run_uid=synthesis_run_uid))
+
+    def add_model_snapshot(
+        self, campaign_id: int, version: str, n_observations: int, detail: dict[str, Any]
+    ) -> None:
+        """Record a model version (idempotent by version)."""
+        with self.session() as s:
+            q = select(ModelSnapshot).where(
+                ModelSnapshot.campaign_id == campaign_id, ModelSnapshot.version == version
+            )
+            if s.exec(q).first() is None:
+                s.add(
+                    ModelSnapshot(
+                        campaign_id=campaign_id,
+                        version=version,
+                        n_observations=n_observations,
+                        detail=detail,
+                    )
+                )
+
+    # ------------------------------------------------------------ instrument leases
+    def acquire_leases(self, resources: Sequence[str], holder: str, ttl_s: float) -> bool:
+        """Take every lease in ``resources`` for ``holder``, or none of them.
+
+        A lease held by someone else is taken over only once it has expired. Each step is a
+        conditional UPDATE or a primary-key INSERT, so two holders racing on SQLite or
+        PostgreSQL cannot both win.
+
+        Returns:
+            ``True`` if all leases are now held by ``holder``.
+        """
+        now = utcnow()
+        expires = now + timedelta(seconds=ttl_s)
+        try:
+            with self.session() as s:
+                for res in sorted(set(resources)):
+                    took = s.execute(
+                        update(InstrumentLease)
+                        .where(
+                            InstrumentLease.resource == res,
+                            or_(InstrumentLease.holder == holder, InstrumentLease.expires_at < now),
+                        )
+                        .values(
+                            holder=holder, acquired_at=now, heartbeat_at=now, expires_at=expires
+                        )
+                    )
+                    if took.rowcount == 0:
+                        s.add(
+                            InstrumentLease(
+                                resource=res,
+                                holder=holder,
+                                acquired_at=now,
+                                heartbeat_at=now,
+                                expires_at=expires,
+                            )
+                        )
+                        s.flush()
+                s.add(
+                    AuditEvent(
+                        kind="lease_acquired",
+                        detail={"holder": holder, "resources": sorted(resources)},
+                    )
+                )
+            return True
+        except IntegrityError:
+            return False
+
+    def renew_leases(self, resources: Sequence[str], holder: str, ttl_s: float) -> bool:
+        """Heartbeat: extend the holder's leases. Returns ``False`` if any was lost."""
+        now = utcnow()
+        with self.session() as s:
+            res = s.execute(
+                update(InstrumentLease)
+                .where(
+                    col(InstrumentLease.resource).in_(list(resources)),
+                    InstrumentLease.holder == holder,
+                )
+                .values(heartbeat_at=now, expires_at=now + timedelta(seconds=ttl_s))
+            )
+            return res.rowcount == len(set(resources))
+
+    def release_leases(self, resources: Sequence[str], holder: str) -> None:
+        """Give the holder's leases back."""
+        with self.session() as s:
+            s.execute(
+                delete(InstrumentLease).where(
+                    col(InstrumentLease.resource).in_(list(resources)),
+                    InstrumentLease.holder == holder,
+                )
+            )
+            s.add(
+                AuditEvent(
+                    kind="lease_released", detail={"holder": holder, "resources": sorted(resources)}
+                )
+            )
+
+    def leases(self) -> list[InstrumentLease]:
+        """Every current lease row."""
+        with self.session() as s:
+            return list(s.exec(select(InstrumentLease)).all())
 
     # ------------------------------------------------------------ bluesky runs
     def add_run(self, uid: str, experiment_id: int | None, start_doc: dict[str, Any]) -> None:

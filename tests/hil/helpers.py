@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 import time
@@ -170,3 +171,23 @@ class Stopwatch:
 
     def __exit__(self, *exc: object) -> None:
         self.elapsed = time.perf_counter() - self._t0
+
+
+def model_impedance(world: SimulatedWorld, freq_hz: float) -> complex:
+    """The world's noise-free impedance model of the current sample at ``freq_hz``, ohm.
+
+    ``Z = R_s + R_int / (1 + (j·2πf·R_int·C)^0.9)`` (see :mod:`simulators.world`).
+    """
+    sample = world.current_sample()
+    r_int = world.interfacial_resistance(sample)
+    omega = 2 * math.pi * freq_hz
+    cpe = (1j * omega * r_int * sample.capacitance_f) ** 0.9
+    return sample.series_resistance_ohm + r_int / (1 + cpe)
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 5.0, poll: float = 0.01) -> None:
+    """Poll ``condition`` until true; fail the test after ``timeout`` real seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(poll)
