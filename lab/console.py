@@ -7,13 +7,14 @@ point) are printed as one clear message and exit with status 2; no traceback.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -169,48 +170,145 @@ def sim_up(
     console.print(f"stopped ({n_faults} injected faults)")
 
 
-@app.command()
-@user_errors
-def demo(
-    budget: Annotated[
-        float | None, typer.Option(help="Budget in cost units (default: the campaign's, 10).")
-    ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the optimiser and the simulated world.")] = 0,
-    db: Annotated[
-        str | None,
-        typer.Option(
-            help="Database URL (default: $LAB_DATABASE_URL or a SQLite file in your data folder)."
-        ),
-    ] = None,
-    time_scale: Annotated[
-        float, typer.Option(help="Simulated time runs this many times faster than real time.")
-    ] = 2000.0,
-) -> None:
-    """Run a small closed-loop campaign against the simulated workcell (no server, no setup)."""
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        help="Database URL (default: $LAB_DATABASE_URL or a SQLite file in your data folder).",
+    ),
+]
+
+
+def _db_url(db: str | None) -> str:
+    from lab.store import default_database_url
+
+    return db or default_database_url()
+
+
+def _quiet_runtime() -> None:
     from lab._runtime import configure_prefect_defaults, configure_threads
 
     configure_threads()
     configure_prefect_defaults()
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    # The simulated pumps power up with the reset alarm (A?R) that the driver acknowledges
-    # and logs; in the demo that is expected, so only driver errors are shown.
+    # Simulated pumps power up with the reset alarm (A?R), which the driver acknowledges and
+    # logs as a warning; on the console only driver errors are shown.
     logging.getLogger("drivers").setLevel(logging.ERROR)
-    t0 = time.perf_counter()
 
-    from lab.spec import load_campaign
-    from lab.store import default_database_url
 
-    campaign_path = demo_campaign_path()
-    spec = load_campaign(campaign_path)
+@contextlib.contextmanager
+def _simulated_workcell(seed: int, time_scale: float, hotplate: bool) -> Iterator[Path]:
+    """The demo's simulated workcell, in-process; yields its workcell file."""
+    from simulators.workcell import DEMO_DEVICES, FULL_DEVICES, SimulatedWorkcell
+    from simulators.world import SimulatedWorld
+
+    devices = dict(DEMO_DEVICES)
+    if hotplate:
+        devices["hotplate"] = FULL_DEVICES["hotplate"]
+    world = SimulatedWorld(time_scale=time_scale, seed=seed)
+    with (
+        tempfile.TemporaryDirectory(prefix="lab-sim-") as tmp,
+        SimulatedWorkcell(devices, world=world, seed=seed) as cell,
+    ):
+        path = Path(tmp) / "workcell.yaml"
+        cell.write_workcell(path)
+        console.print(f"simulated workcell: {', '.join(devices)} (ptys + TCP), {path}")
+        yield path
+
+
+def _run_campaign(
+    *,
+    db_url: str,
+    campaign_path: Path | None = None,
+    campaign_id: int | None = None,
+    workcell: Path | None = None,
+    seed: int = 0,
+    budget: float | None = None,
+    time_scale: float = 2000.0,
+) -> int:
+    """Run (or resume) a campaign with Rich progress; start simulators when no workcell."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from lab.flows import campaign_flow, progress_listener
+    from lab.spec import load_campaign, parse_campaign
+    from lab.store import Store
+
     if budget is not None and budget <= 0:
         raise LabError("--budget must be positive")
-    db_url = db or default_database_url()
-    console.print(
-        f"[bold]lab demo[/]: campaign [cyan]{spec.name}[/] "
-        f"({spec.interface.substrate} | interlayer | {spec.interface.other_phase}), "
-        f"budget {budget or spec.budget:g}, seed {seed}"
+    if campaign_path is not None:
+        spec = load_campaign(campaign_path)
+    else:
+        row = Store(db_url).campaign(int(campaign_id))  # type: ignore[arg-type]
+        spec = parse_campaign(row.spec, f"campaign {campaign_id}")
+        if workcell is None and row.workcell and row.workcell != "simulated":
+            workcell = Path(row.workcell)
+    if workcell is not None:
+        from lab.workcell import load_workcell
+
+        load_workcell(workcell)
+    anneals = any(p.name == "anneal_temperature_c" for p in spec.parameters)
+    sim = (
+        contextlib.nullcontext(workcell)
+        if workcell is not None
+        else _simulated_workcell(seed, time_scale, hotplate=anneals)
     )
-    campaign_id, store = _run_demo(campaign_path, db_url, seed, budget, time_scale)
+    progress = Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("budget"),
+        TimeElapsedColumn(),
+        console=console,
+    )
+
+    def on_event(ev: dict[str, Any]) -> None:
+        kind = ev["kind"]
+        if kind == "start":
+            progress.update(bar, total=ev["budget"])
+            progress.console.print(f"campaign id {ev['campaign_id']}", highlight=False)
+        elif kind == "reconciled":
+            progress.console.print(f"  resume: {ev['note']}")
+        elif kind == "proposed":
+            params = ", ".join(
+                f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                for k, v in ev["params"].items()
+            )
+            progress.update(bar, description=f"#{ev['seq'] + 1} {ev['strategy']}")
+            progress.console.print(f"  #{ev['seq'] + 1:>2} proposed ({ev['strategy']}): {params}")
+        elif kind == "awaiting_approval":
+            progress.console.print(
+                f"  waiting for approval: `lab campaign approve {ev['campaign_id']}`"
+            )
+        elif kind == "finished":
+            progress.update(bar, completed=ev["spent"])
+            if ev["value"] is not None:
+                progress.console.print(f"      measured: {ev['value']:.3g}")
+            else:
+                progress.console.print(f"      [red]{ev['state']}[/]: {ev['reason']}")
+        elif kind == "done" and ev["status"] != "completed":
+            progress.console.print(f"campaign {ev['campaign_id']} {ev['status']}")
+
+    with sim as workcell_path, progress, progress_listener(on_event):
+        bar = progress.add_task("starting Prefect", total=budget)
+        cid = campaign_flow(
+            None if campaign_path is None else str(campaign_path),
+            str(workcell_path),
+            db_url,
+            seed=seed,
+            budget=budget,
+            campaign_id=campaign_id,
+            workcell_label="simulated" if workcell is None else str(workcell.resolve()),
+        )
+    return cid
+
+
+def _summary(db_url: str, campaign_id: int) -> None:
+    from lab.spec import parse_campaign
+    from lab.store import Store
+
+    store = Store(db_url)
+    row = store.campaign(campaign_id)
+    spec = parse_campaign(row.spec, f"campaign {campaign_id}")
     console.print(_experiments_table(store, campaign_id, spec))
     best = min(
         (e for e in store.experiments(campaign_id) if e.objective is not None),
@@ -218,68 +316,275 @@ def demo(
         default=None,
     )
     if best is not None:
-        params = ", ".join(f"{k}={v:.3g}" for k, v in best.params.items())
+        params = ", ".join(
+            f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in best.params.items()
+        )
         console.print(
             f"[bold green]best[/]: {spec.objective.name} = {best.objective:.3g} {spec.objective.unit}"
             f" (experiment {best.seq + 1}: {params})"
         )
-    console.print(f"database: [cyan]{store.url}[/] (campaign id {campaign_id})")
+    console.print(
+        f"database: [cyan]{store.url}[/] (campaign id {campaign_id}, {store.campaign(campaign_id).status})"
+    )
+
+
+@app.command()
+@user_errors
+def demo(
+    budget: Annotated[
+        float | None, typer.Option(help="Budget in cost units (default: the campaign's, 10).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the optimiser and the simulated world.")] = 0,
+    db: DbOption = None,
+    time_scale: Annotated[
+        float, typer.Option(help="Simulated time runs this many times faster than real time.")
+    ] = 2000.0,
+) -> None:
+    """Run a small closed-loop campaign against the simulated workcell (no server, no setup)."""
+    _quiet_runtime()
+    t0 = time.perf_counter()
+    from lab.spec import load_campaign
+
+    campaign_path = demo_campaign_path()
+    spec = load_campaign(campaign_path)
+    db_url = _db_url(db)
+    console.print(
+        f"[bold]lab demo[/]: campaign [cyan]{spec.name}[/] "
+        f"({spec.interface.substrate} | interlayer | {spec.interface.other_phase}), "
+        f"budget {budget or spec.budget:g}, seed {seed}"
+    )
+    cid = _run_campaign(
+        db_url=db_url, campaign_path=campaign_path, seed=seed, budget=budget, time_scale=time_scale
+    )
+    _summary(db_url, cid)
     console.print(f"wall time: {time.perf_counter() - t0:.1f} s")
 
 
-def _run_demo(
-    campaign_path: Path, db_url: str, seed: int, budget: float | None, time_scale: float
-) -> tuple[int, Any]:
-    """Start the simulated workcell in-process and run the campaign flow against it."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+@campaign_app.command("launch")
+@user_errors
+def campaign_launch(
+    file: Annotated[Path, typer.Argument(help="Campaign YAML file.")],
+    db: DbOption = None,
+    workcell: Annotated[
+        Path | None,
+        typer.Option(help="Workcell file; without it the simulated workcell runs in-process."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Optimiser seed.")] = 0,
+    budget: Annotated[float | None, typer.Option(help="Budget in cost units.")] = None,
+    time_scale: Annotated[
+        float, typer.Option(help="Clock of the in-process simulated workcell.")
+    ] = 2000.0,
+) -> None:
+    """Create a campaign, print its id, and run it to the end."""
+    _quiet_runtime()
+    db_url = _db_url(db)
+    cid = _run_campaign(
+        db_url=db_url,
+        campaign_path=file,
+        workcell=workcell,
+        seed=seed,
+        budget=budget,
+        time_scale=time_scale,
+    )
+    _summary(db_url, cid)
 
-    from lab.flows import campaign_flow, progress_listener
+
+@campaign_app.command("resume")
+@user_errors
+def campaign_resume(
+    campaign_id: Annotated[int, typer.Argument(metavar="ID", help="Campaign id.")],
+    db: DbOption = None,
+    workcell: Annotated[
+        Path | None, typer.Option(help="Workcell file (default: the one it was launched with).")
+    ] = None,
+    time_scale: Annotated[
+        float, typer.Option(help="Clock of the in-process simulated workcell.")
+    ] = 2000.0,
+) -> None:
+    """Run a stopped, paused or crashed campaign to the end."""
+    _quiet_runtime()
+    db_url = _db_url(db)
+    _run_campaign(db_url=db_url, campaign_id=campaign_id, workcell=workcell, time_scale=time_scale)
+    _summary(db_url, campaign_id)
+
+
+@campaign_app.command("list")
+@user_errors
+def campaign_list(
+    db: DbOption = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List campaigns, newest first."""
+    import json
+
     from lab.store import Store
-    from simulators.workcell import DEMO_DEVICES, SimulatedWorkcell
-    from simulators.world import SimulatedWorld
 
-    world = SimulatedWorld(time_scale=time_scale, seed=seed)
-    with (
-        tempfile.TemporaryDirectory(prefix="lab-demo-") as tmp,
-        SimulatedWorkcell(DEMO_DEVICES, world=world, seed=seed) as cell,
-    ):
-        workcell_path = Path(tmp) / "workcell.yaml"
-        cell.write_workcell(workcell_path)
-        console.print(
-            f"simulated workcell: {', '.join(DEMO_DEVICES)} (ptys + TCP), {workcell_path}"
+    rows = Store(_db_url(db)).campaigns()
+    if json_out:
+        print(json.dumps([{"id": r.id, "name": r.name, "state": r.status} for r in rows]))
+        return
+    from rich.table import Table
+
+    table = Table(title="campaigns")
+    for col in ("id", "name", "state", "budget", "created"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(
+            str(r.id), r.name, r.status, f"{r.budget:g}", f"{r.created_at:%Y-%m-%d %H:%M}"
         )
-        progress = Progress(
-            TextColumn("[progress.description]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("budget"),
-            TimeElapsedColumn(),
-            console=console,
-        )
-        total = budget if budget is not None else None
+    console.print(table)
 
-        def on_event(ev: dict[str, Any]) -> None:
-            if ev["kind"] == "start":
-                progress.update(bar, total=ev["budget"])
-            elif ev["kind"] == "proposed":
-                params = ", ".join(f"{k}={v:.3g}" for k, v in ev["params"].items())
-                progress.update(bar, description=f"#{ev['seq'] + 1} {ev['strategy']}")
-                progress.console.print(
-                    f"  #{ev['seq'] + 1:>2} proposed ({ev['strategy']}): {params}"
-                )
-            elif ev["kind"] == "finished":
-                progress.update(bar, completed=ev["spent"])
-                if ev["value"] is not None:
-                    progress.console.print(f"      measured: {ev['value']:.3g}")
-                else:
-                    progress.console.print(f"      [red]{ev['state']}[/]: {ev['reason']}")
 
-        with progress, progress_listener(on_event):
-            bar = progress.add_task("starting Prefect", total=total)
-            campaign_id = campaign_flow(
-                str(campaign_path), str(workcell_path), db_url, seed=seed, budget=budget
+def _campaign_status(db_url: str, campaign_id: int) -> dict[str, Any]:
+    from lab.store import Store
+
+    store = Store(db_url)
+    row = store.campaign(campaign_id)
+    return {
+        "state": row.status,
+        "budget": row.budget,
+        "spent": store.spent(campaign_id),
+        "experiments": [
+            {
+                "key": e.idempotency_key,
+                "status": e.state,
+                "fidelity": e.fidelity,
+                "params": e.params,
+                "value": e.objective,
+            }
+            for e in store.experiments(campaign_id)
+        ],
+    }
+
+
+@campaign_app.command("status")
+@user_errors
+def campaign_status(
+    campaign_id: Annotated[int, typer.Argument(metavar="ID", help="Campaign id.")],
+    db: DbOption = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """State, budget and experiments of a campaign."""
+    import json
+
+    status = _campaign_status(_db_url(db), campaign_id)
+    if json_out:
+        print(json.dumps(status))
+        return
+    console.print(
+        f"campaign {campaign_id}: [bold]{status['state']}[/], spent {status['spent']:g} of "
+        f"{status['budget']:g}"
+    )
+    _summary(_db_url(db), campaign_id)
+
+
+def _request(db: str | None, campaign_id: int, status: str, allowed: tuple[str, ...]) -> str:
+    from lab.store import Store
+
+    store = Store(_db_url(db))
+    current = store.campaign(campaign_id).status
+    if current not in allowed:
+        raise LabError(f"campaign {campaign_id} is {current}; cannot {status.split('_')[0]} it")
+    store.set_campaign_status(campaign_id, status)
+    return current
+
+
+@campaign_app.command("pause")
+@user_errors
+def campaign_pause(
+    campaign_id: Annotated[int, typer.Argument(metavar="ID", help="Campaign id.")],
+    db: DbOption = None,
+) -> None:
+    """Pause after the running experiment; `lab campaign resume ID` continues."""
+    _request(db, campaign_id, "pause_requested", ("created", "running", "awaiting_approval"))
+    console.print(
+        f"campaign {campaign_id}: pause requested (takes effect after the current experiment)"
+    )
+
+
+@campaign_app.command("abort")
+@user_errors
+def campaign_abort(
+    campaign_id: Annotated[int, typer.Argument(metavar="ID", help="Campaign id.")],
+    db: DbOption = None,
+) -> None:
+    """Stop for good after the running experiment; waiting proposals are abandoned."""
+    from lab.store import ExperimentState, Store
+
+    previous = _request(
+        db,
+        campaign_id,
+        "abort_requested",
+        ("created", "running", "awaiting_approval", "paused", "pause_requested", "failed"),
+    )
+    if previous in ("paused", "failed", "created"):
+        store = Store(_db_url(db))
+        for e in store.experiments(
+            campaign_id, [ExperimentState.PROPOSED, ExperimentState.APPROVED]
+        ):
+            store.transition(
+                int(e.id), ExperimentState.ABANDONED, failure_reason="campaign aborted"
             )
-    return campaign_id, Store(db_url)
+        store.set_campaign_status(campaign_id, "aborted")
+    console.print(f"campaign {campaign_id}: abort requested")
+
+
+@campaign_app.command("approve")
+@user_errors
+def campaign_approve(
+    campaign_id: Annotated[int, typer.Argument(metavar="ID", help="Campaign id.")],
+    db: DbOption = None,
+) -> None:
+    """Approve the batch of proposals waiting for approval."""
+    from lab.store import ExperimentState, Store
+
+    store = Store(_db_url(db))
+    store.campaign(campaign_id)
+    waiting = store.experiments(campaign_id, [ExperimentState.PROPOSED])
+    if not waiting:
+        raise LabError(f"campaign {campaign_id} has no proposals waiting for approval")
+    for e in waiting:
+        store.transition(int(e.id), ExperimentState.APPROVED)
+        store.audit("approved", campaign_id, int(e.id), by=os.environ.get("USER", "console"))
+    console.print(f"campaign {campaign_id}: approved {len(waiting)} experiment(s)")
+
+
+server_app = typer.Typer(help="The local Prefect server and UI.", no_args_is_help=True)
+app.add_typer(server_app, name="server")
+
+
+@server_app.command("up")
+@user_errors
+def server_up(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 4200,
+) -> None:
+    """Start a local Prefect server and UI on 127.0.0.1 (Ctrl-C to stop)."""
+    import subprocess
+
+    from lab._runtime import configure_prefect_defaults
+
+    configure_prefect_defaults()
+    url = f"http://127.0.0.1:{port}"
+    console.print(
+        f"Prefect UI: [cyan]{url}[/]\nrun campaigns against it with "
+        f"[bold]PREFECT_API_URL={url}/api[/] lab campaign launch FILE",
+        highlight=False,
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "prefect",
+        "server",
+        "start",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    try:
+        raise typer.Exit(subprocess.call(cmd))
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None
 
 
 def _experiments_table(store: Any, campaign_id: int, spec: Any) -> Any:

@@ -13,6 +13,7 @@ crashed campaign resumes where it stopped. Failures are recorded, never dropped.
 from __future__ import annotations
 
 import contextlib
+import time
 import traceback
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -20,6 +21,7 @@ from typing import Any
 import numpy as np
 from prefect import flow, task
 from prefect.artifacts import (
+    create_markdown_artifact,
     create_progress_artifact,
     create_table_artifact,
     update_progress_artifact,
@@ -30,8 +32,8 @@ from lab._runtime import configure_threads
 from lab.analysis import fit_rc_zarc, interfacial_resistance
 from lab.errors import AnalysisError, LabError
 from lab.optimize import Optimizer, Proposal
-from lab.spec import Campaign, load_campaign
-from lab.store import DocumentWriter, Experiment, ExperimentState, Store
+from lab.spec import Campaign, load_campaign, parse_campaign
+from lab.store import DocumentWriter, Experiment, ExperimentState, Store, hold_leases
 from lab.workcell import load_workcell
 
 ProgressListener = Callable[[dict[str, Any]], None]
@@ -74,8 +76,10 @@ def rebuild_optimizer(spec: Campaign, seed: int, experiments: list[Experiment]) 
         p = proposal_of(exp)
         if exp.state == ExperimentState.ANALYSED.value and exp.objective is not None:
             opt.tell(p, exp.objective)
-        elif exp.state in (ExperimentState.FAILED.value, ExperimentState.ABANDONED.value):
+        elif exp.state == ExperimentState.FAILED.value:
             opt.tell_failed(p, exp.failure_reason or exp.state)
+        elif exp.state == ExperimentState.ABANDONED.value:
+            continue  # never measured: no information about the design point
         else:
             opt.mark_pending(p)
     return opt
@@ -92,9 +96,31 @@ def propose(store: Store, campaign_id: int, spec: Campaign, seed: int, n: int) -
     return [int(r.id) for r in rows]  # type: ignore[arg-type]
 
 
+class TransientFault(LabError):
+    """An instrument fault during a measurement that is worth measuring again."""
+
+
+def _resources(workcell: Any, kinds: set[str]) -> list[str]:
+    """Lease identifiers (transport URLs) of the devices of ``kinds`` in a workcell."""
+    return sorted({d.url for d in workcell.devices.values() if d.kind in kinds})
+
+
 @task(name="run-experiment", cache_policy=NO_CACHE)
-def run_experiment(store: Store, exp_id: int, spec: Campaign, workcell_path: str) -> str | None:
+def run_experiment(
+    store: Store,
+    exp_id: int,
+    spec: Campaign,
+    workcell_path: str,
+    *,
+    measure_retries: int = 2,
+    backoff_s: float = 0.5,
+) -> str | None:
     """Run the synthesis and characterisation plans of one experiment on the bench.
+
+    The instruments are leased in the database for the whole experiment. A fault while
+    measuring (the sample is made and unchanged) is retried with exponential backoff; a fault
+    while making the sample fails the experiment, because a half-made sample cannot be
+    repeated. Every failure is recorded with its cause.
 
     Returns:
         The uid of the characterisation run, or ``None`` when the experiment failed (the
@@ -102,50 +128,93 @@ def run_experiment(store: Store, exp_id: int, spec: Campaign, workcell_path: str
     """
     from bluesky import RunEngine
 
+    from drivers import DriverError
     from lab.devices import connect_workcell
     from lab.plans import characterize, measure_screening, sweep_frequencies, synthesize
 
-    exp = store.transition(exp_id, ExperimentState.RUNNING)
+    exp = store.experiment(exp_id)
     fid = spec.fidelity(exp.fidelity)
     md = {"experiment_id": exp_id, "idempotency_key": exp.idempotency_key, "campaign": spec.name}
     writer = DocumentWriter(store, exp_id)
+    stage = "setup"
     try:
         spec.check_params(exp.params)
+        if fid.route == "calculation":
+            raise LabError(f"fidelity '{fid.name}' is a calculation, not a bench route")
         workcell = load_workcell(workcell_path)
-        with connect_workcell(
-            workcell,
-            spec.safety,
-            diameter_mm=spec.syringe_diameter_mm,
-            ac_voltage_v=spec.ac_voltage_v,
-        ) as inst:
-            if inst.lcr is None:
-                raise LabError(f"{workcell_path}: the workcell has no scpi_lcr impedance meter")
-            recipe = spec.recipe(exp.params)
-            pumps = {role: inst.pump_for_role(role) for role, (v, _) in recipe.items() if v > 0}
-            RE = RunEngine({}, context_managers=[])
-            RE.subscribe(writer)
-            RE(
-                synthesize(
-                    pumps,
-                    recipe,
-                    spec.safety,
-                    md=md,
-                    anneal=spec.anneal(exp.params),
-                    hotplate=inst.hotplate,
-                    gantry=inst.gantry,
-                    time_scale=workcell.time_scale,
+        cid = exp.campaign_id
+
+        def cancelled() -> bool:
+            return store.campaign(cid).status in ("abort_requested", "aborted")
+
+        resources = _resources(workcell, {"ne1000", "scpi_lcr", "ika_namur", "grbl", "mt_sics"})
+        with hold_leases(
+            store, resources, f"campaign-{cid}/experiment-{exp_id}", cancelled=cancelled
+        ) as holder:
+            store.transition(exp_id, ExperimentState.RUNNING)
+            store.audit("leases", cid, exp_id, holder=holder, resources=resources)
+            with connect_workcell(
+                workcell,
+                spec.safety,
+                diameter_mm=spec.syringe_diameter_mm,
+                ac_voltage_v=spec.ac_voltage_v,
+            ) as inst:
+                if inst.lcr is None:
+                    raise LabError(f"{workcell_path}: the workcell has no scpi_lcr impedance meter")
+                recipe = spec.recipe(exp.params)
+                pumps = {r: inst.pump_for_role(r) for r, (v, _) in recipe.items() if v > 0}
+                RE = RunEngine({}, context_managers=[])
+                RE.subscribe(writer)
+                stage = "synthesis"
+                RE(
+                    synthesize(
+                        pumps,
+                        recipe,
+                        spec.safety,
+                        md=md,
+                        anneal=spec.anneal(exp.params),
+                        hotplate=inst.hotplate,
+                        gantry=inst.gantry,
+                        time_scale=workcell.time_scale,
+                    )
                 )
-            )
-            if fid.route == "impedance_sweep":
-                freqs = sweep_frequencies(fid.freq_min_hz, fid.freq_max_hz, fid.points)
-                RE(characterize(inst.lcr, freqs, spec.safety, md=md))
-            elif fid.route == "impedance_single":
-                RE(measure_screening(inst.lcr, fid.frequency_hz, spec.safety, md=md))
-            else:
-                raise LabError(f"fidelity '{fid.name}' has route '{fid.route}', not a bench route")
+                store.add_sample(exp_id, f"{spec.name}-{exp.seq + 1}", writer.run_uids[-1])
+                stage = "measurement"
+                if fid.route == "impedance_sweep":
+                    plan = lambda: characterize(  # noqa: E731
+                        inst.lcr,
+                        sweep_frequencies(fid.freq_min_hz, fid.freq_max_hz, fid.points),
+                        spec.safety,
+                        md=md,
+                    )
+                else:
+                    plan = lambda: measure_screening(inst.lcr, fid.frequency_hz, spec.safety, md=md)  # noqa: E731
+                for attempt in range(measure_retries + 1):
+                    try:
+                        RE(plan())
+                        break
+                    except Exception as exc:
+                        # A device's failed status carries the driver's error as its cause.
+                        transient = isinstance(exc.__cause__ or exc, DriverError)
+                        store.audit(
+                            "measurement_fault",
+                            cid,
+                            exp_id,
+                            attempt=attempt,
+                            error=f"{type(exc).__name__}: {exc}"[:500],
+                        )
+                        if not transient or attempt == measure_retries:
+                            raise
+                        time.sleep(backoff_s * 2**attempt)
+                        with contextlib.suppress(Exception):
+                            inst.lcr._driver.clear()
     except Exception as exc:  # noqa: BLE001 - reported, never dropped
-        reason = f"{type(exc).__name__}: {exc}"
-        store.fail(exp_id, reason)
+        reason = f"{stage}: {type(exc).__name__}: {exc}"
+        current = store.experiment(exp_id).state
+        if current in (ExperimentState.PROPOSED.value, ExperimentState.APPROVED.value):
+            store.transition(exp_id, ExperimentState.ABANDONED, failure_reason=reason[:2000])
+        else:
+            store.fail(exp_id, reason)
         store.audit(
             "experiment_error", exp.campaign_id, exp_id, traceback=traceback.format_exc()[-4000:]
         )
@@ -203,7 +272,8 @@ def analyse(
     Returns:
         The objective, or ``None`` when analysis failed (recorded in the store).
     """
-    store.transition(exp_id, ExperimentState.MEASURED)
+    if store.experiment(exp_id).state == ExperimentState.RUNNING.value:
+        store.transition(exp_id, ExperimentState.MEASURED)
     exp = store.experiment(exp_id)
     fid = spec.fidelity(exp.fidelity)
     try:
@@ -233,86 +303,245 @@ def _experiment_rows(store: Store, campaign_id: int) -> list[dict[str, Any]]:
         row: dict[str, Any] = {"#": e.seq + 1, "state": e.state, "fidelity": e.fidelity}
         row.update({k: round(v, 3) if isinstance(v, float) else v for k, v in e.params.items()})
         row["objective"] = None if e.objective is None else round(e.objective, 3)
-        row["why"] = (
-            e.strategy
-            if e.acquisition_value is None
-            else f"{e.strategy} ({e.acquisition_value:.3g})"
-        )
-        row["model"] = e.model_version
+        why = "space-filling initial design" if e.strategy == "initial_design" else e.strategy
+        if e.acquisition_value is not None:
+            why += f" (acquisition {e.acquisition_value:.3g}, model {e.model_version})"
+        row["why"] = why
+        row["failure"] = e.failure_reason
         rows.append(row)
     return rows
 
 
-@flow(name="interface-campaign")
+def _best_so_far(store: Store, campaign_id: int, spec: Campaign) -> list[tuple[float, float]]:
+    """``(cumulative cost, best objective so far)`` after each analysed experiment."""
+    sign = 1.0 if spec.objective.direction == "maximize" else -1.0
+    out: list[tuple[float, float]] = []
+    cost, best = 0.0, None
+    for e in store.experiments(campaign_id):
+        if e.started_at is None:
+            continue
+        cost += e.cost
+        if e.objective is not None and (best is None or sign * e.objective > sign * best):
+            best = e.objective
+        if best is not None:
+            out.append((cost, best))
+    return out
+
+
+def publish_artifacts(store: Store, campaign_id: int, spec: Campaign, budget: float) -> None:
+    """Progress, proposals (with why each was chosen) and best-so-far artifacts for the UI."""
+    key = f"campaign-{campaign_id}"
+    create_table_artifact(
+        key=f"{key}-proposals",
+        table=_experiment_rows(store, campaign_id),
+        description=f"{spec.name}: every experiment, its result and why it was chosen",
+    )
+    curve = _best_so_far(store, campaign_id, spec)
+    if curve:
+        lines = [
+            f"# {spec.name}: best {spec.objective.name} so far",
+            "",
+            f"| cumulative cost | best {spec.objective.name} ({spec.objective.unit}) |",
+            "|---:|---:|",
+            *(f"| {c:g} | {b:.4g} |" for c, b in curve),
+        ]
+        create_markdown_artifact(
+            key=f"{key}-best", markdown="\n".join(lines), description="convergence"
+        )
+
+
+@flow(name="experiment", flow_run_name="experiment-{exp_id}", validate_parameters=False)
+def experiment_flow(
+    db_url: str, exp_id: int, spec: Campaign, workcell_path: str, instrument: str
+) -> float | None:
+    """One experiment as a subflow: run the plans on the bench, then analyse."""
+    store = store_for(db_url)
+    run_uid = run_experiment(store, exp_id, spec, workcell_path)
+    return analyse(store, exp_id, run_uid, spec, instrument) if run_uid else None
+
+
+_STORES: dict[str, Store] = {}
+
+
+def store_for(db_url: str) -> Store:
+    """One store (engine and connection pool) per database URL in this process."""
+    if db_url not in _STORES:
+        _STORES[db_url] = Store(db_url)
+    return _STORES[db_url]
+
+
+def reconcile(store: Store, campaign_id: int, spec: Campaign, instrument: str) -> list[str]:
+    """Bring experiments caught mid-run by a crash to a consistent state.
+
+    * ``running`` with a completed measurement run: the data is all in the store, so it is
+      analysed (nothing is measured twice);
+    * ``running`` without one: the sample's state is unknown, so the experiment is marked
+      ``abandoned`` with the reason (its cost stays spent; it is never counted twice);
+    * ``measured``: analysed.
+
+    Returns:
+        One line per experiment changed.
+    """
+    notes = []
+    for e in store.unfinished(campaign_id):
+        if e.state == ExperimentState.RUNNING.value:
+            runs = [
+                r
+                for r in store.runs(int(e.id))
+                if r.plan_name in ("characterize", "measure_screening")
+            ]
+            done = [r for r in runs if r.exit_status == "success"]
+            if done:
+                analyse.fn(store, int(e.id), done[-1].uid, spec, instrument)
+                notes.append(f"experiment {e.seq + 1}: measurement complete, analysed")
+            else:
+                store.transition(
+                    int(e.id),
+                    ExperimentState.ABANDONED,
+                    failure_reason="orchestrator stopped mid-run; sample state unknown",
+                )
+                notes.append(f"experiment {e.seq + 1}: abandoned (stopped mid-run)")
+        elif e.state == ExperimentState.MEASURED.value:
+            runs = [r for r in store.runs(int(e.id)) if r.exit_status == "success"]
+            if runs:
+                analyse.fn(store, int(e.id), runs[-1].uid, spec, instrument)
+                notes.append(f"experiment {e.seq + 1}: analysed")
+    for note in notes:
+        store.audit("reconciled", campaign_id, detail=note)
+    return notes
+
+
+def _wait_for_approval(store: Store, campaign_id: int, exp_ids: list[int], poll_s: float) -> bool:
+    """Block until every experiment of the batch is approved (or abandoned).
+
+    Returns:
+        ``False`` if the campaign was paused or aborted while waiting.
+    """
+    store.set_campaign_status(campaign_id, "awaiting_approval")
+    _emit(kind="awaiting_approval", campaign_id=campaign_id, experiments=exp_ids)
+    while True:
+        status = store.campaign(campaign_id).status
+        if status in ("pause_requested", "abort_requested"):
+            return False
+        states = {store.experiment(i).state for i in exp_ids}
+        if ExperimentState.PROPOSED.value not in states:
+            store.set_campaign_status(campaign_id, "running")
+            return True
+        time.sleep(poll_s)
+
+
+@flow(name="interface-campaign", validate_parameters=False)
 def campaign_flow(
-    campaign_path: str,
+    campaign_path: str | None,
     workcell_path: str,
     db_url: str,
     seed: int = 0,
     budget: float | None = None,
     campaign_id: int | None = None,
+    approval_poll_s: float = 1.0,
+    workcell_label: str | None = None,
 ) -> int:
     """Run (or resume) a closed-loop campaign until its budget is spent.
 
     Args:
-        campaign_path: Campaign YAML file.
+        campaign_path: Campaign YAML file (``None`` when resuming: the stored spec is used).
         workcell_path: Workcell YAML file (real instruments or the simulated workcell).
         db_url: Database URL.
-        seed: Optimiser seed.
+        seed: Optimiser seed (a resumed campaign keeps its own).
         budget: Budget in cost units (default: the campaign's).
         campaign_id: Resume this campaign instead of creating one.
+        approval_poll_s: Polling period while a batch waits for approval, s.
+        workcell_label: What to record as the campaign's workcell (default: the path);
+            ``simulated`` for an in-process simulated workcell that a resume starts again.
 
     Returns:
         The campaign id.
     """
     configure_threads()
-    spec = load_campaign(campaign_path)
+    store = store_for(db_url)
     load_workcell(workcell_path)  # fail early with a clear message
-    store = Store(db_url)
     if campaign_id is None:
+        if campaign_path is None:
+            raise LabError("give a campaign file, or a campaign id to resume")
+        spec = load_campaign(campaign_path)
         budget = float(budget if budget is not None else spec.budget)
-        campaign_id = store.create_campaign(spec.name, spec.model_dump(mode="json"), seed, budget)
+        campaign_id = store.create_campaign(
+            spec.name,
+            spec.model_dump(mode="json"),
+            seed,
+            budget,
+            workcell=workcell_label or workcell_path,
+        )
     else:
         row = store.campaign(campaign_id)
+        if row.status in ("completed", "aborted"):
+            raise LabError(f"campaign {campaign_id} is {row.status}; nothing to resume")
+        spec = parse_campaign(row.spec, f"campaign {campaign_id}")
         seed, budget = row.seed, float(budget if budget is not None else row.budget)
+    store.set_campaign_status(campaign_id, "running")
     lcr_name = next(
-        (n for n, d in load_workcell(workcell_path).devices.items() if d.kind == "scpi_lcr"), "lcr"
+        (n for n, d in load_workcell(workcell_path).devices.items() if d.kind == "scpi_lcr"),
+        "lcr",
     )
+    _emit(kind="start", campaign_id=campaign_id, budget=budget, db=store.url)
+    for note in reconcile(store, campaign_id, spec, lcr_name):
+        _emit(kind="reconciled", note=note)
     progress_id = create_progress_artifact(
-        progress=0.0,
+        progress=min(100.0, 100.0 * store.spent(campaign_id) / budget),
         key=f"campaign-{campaign_id}-progress",
         description=f"{spec.name}: budget spent (%)",
     )
-    _emit(kind="start", campaign_id=campaign_id, budget=budget, db=store.url)
+    cost = spec.target.cost
+    final = "completed"
     while True:
-        spent = store.spent(campaign_id)
-        cost = spec.target.cost
-        if spent + cost > budget + 1e-9:
+        status = store.campaign(campaign_id).status
+        if status == "pause_requested":
+            final = "paused"
             break
-        n = max(1, min(spec.batch_size, int((budget - spent + 1e-9) // cost)))
-        exp_ids = propose(store, campaign_id, spec, seed, n)
-        for exp_id in exp_ids:
-            exp = store.experiment(exp_id)
-            _emit(kind="proposed", seq=exp.seq, params=exp.params, strategy=exp.strategy)
-            run_uid = run_experiment(store, exp_id, spec, workcell_path)
-            value = analyse(store, exp_id, run_uid, spec, lcr_name) if run_uid else None
-            exp = store.experiment(exp_id)
+        if status == "abort_requested":
+            for e in store.experiments(
+                campaign_id, [ExperimentState.PROPOSED, ExperimentState.APPROVED]
+            ):
+                store.transition(
+                    int(e.id), ExperimentState.ABANDONED, failure_reason="campaign aborted"
+                )
+            final = "aborted"
+            break
+        waiting = store.experiments(
+            campaign_id, [ExperimentState.PROPOSED, ExperimentState.APPROVED]
+        )
+        if not waiting:
+            room = budget - store.committed(campaign_id)
+            if room + 1e-9 < cost:
+                break
+            n = max(1, min(spec.batch_size, int((room + 1e-9) // cost)))
+            propose(store, campaign_id, spec, seed, n)
+            waiting = store.experiments(campaign_id, [ExperimentState.PROPOSED])
+        for e in waiting:
+            _emit(kind="proposed", seq=e.seq, params=e.params, strategy=e.strategy)
+        pending = [int(e.id) for e in waiting if e.state == ExperimentState.PROPOSED.value]
+        if spec.approval == "batch" and pending:
+            if not _wait_for_approval(store, campaign_id, pending, approval_poll_s):
+                continue
+            waiting = store.experiments(campaign_id, [ExperimentState.APPROVED])
+        for e in waiting:
+            if store.campaign(campaign_id).status in ("pause_requested", "abort_requested"):
+                break
+            value = experiment_flow(db_url, int(e.id), spec, workcell_path, lcr_name)
+            done = store.experiment(int(e.id))
             spent = store.spent(campaign_id)
             _emit(
                 kind="finished",
-                seq=exp.seq,
-                state=exp.state,
+                seq=done.seq,
+                state=done.state,
                 value=value,
-                reason=exp.failure_reason,
+                reason=done.failure_reason,
                 spent=spent,
                 budget=budget,
             )
-        update_progress_artifact(progress_id, progress=min(100.0, 100.0 * spent / budget))
-    create_table_artifact(
-        key=f"campaign-{campaign_id}-experiments",
-        table=_experiment_rows(store, campaign_id),
-        description=f"{spec.name}: experiments, their results and why each was chosen",
-    )
-    store.set_campaign_status(campaign_id, "completed")
-    _emit(kind="done", campaign_id=campaign_id)
+            update_progress_artifact(progress_id, progress=min(100.0, 100.0 * spent / budget))
+        publish_artifacts(store, campaign_id, spec, budget)
+    publish_artifacts(store, campaign_id, spec, budget)
+    store.set_campaign_status(campaign_id, final)
+    _emit(kind="done", campaign_id=campaign_id, status=final)
     return campaign_id

@@ -174,7 +174,7 @@ class Campaign(_Strict):
     budget: float = Field(gt=0, description="Total budget in cost units.")
     batch_size: int = Field(default=1, ge=1, le=64)
     initial_design: int = Field(default=4, ge=1, le=256)
-    approval: Literal["auto", "approve_each_batch"] = "auto"
+    approval: Literal["auto", "batch"] = "auto"
     syringe_diameter_mm: float = Field(default=4.61, gt=0.1, le=80.0)
     ac_voltage_v: float = Field(default=0.01, gt=0)
     default_pump_rate_ul_min: float = Field(default=100.0, gt=0)

@@ -7,6 +7,7 @@ machine ``proposed -> running -> measured -> analysed`` (or ``failed`` / ``aband
 
 from lab.store._documents import DocumentWriter
 from lab.store._engine import default_database_url, make_engine
+from lab.store._leases import LeaseTimeout, hold_leases
 from lab.store._models import (
     AuditEvent,
     CampaignRow,
@@ -28,6 +29,7 @@ __all__ = [
     "Experiment",
     "ExperimentState",
     "InstrumentLease",
+    "LeaseTimeout",
     "Measurement",
     "ModelSnapshot",
     "Reading",
@@ -35,5 +37,6 @@ __all__ = [
     "Sample",
     "Store",
     "default_database_url",
+    "hold_leases",
     "make_engine",
 ]

@@ -87,6 +87,15 @@ class Store:
                 raise StoreError(f"no campaign with id {campaign_id}")
             return row
 
+    def set_workcell(self, campaign_id: int, workcell: str) -> None:
+        """Record which workcell a campaign runs on (``simulated`` for in-process simulators)."""
+        with self.session() as s:
+            row = s.get(CampaignRow, campaign_id)
+            if row is None:
+                raise StoreError(f"no campaign with id {campaign_id}")
+            row.workcell = workcell
+            s.add(row)
+
     def set_campaign_status(self, campaign_id: int, status: str) -> None:
         """Set a campaign's status (running, completed, failed, ...)."""
         with self.session() as s:
