@@ -239,6 +239,8 @@ def _run_campaign(
         spec = load_campaign(campaign_path)
     else:
         row = Store(db_url).campaign(int(campaign_id))  # type: ignore[arg-type]
+        if row.status in ("completed", "aborted"):
+            raise LabError(f"campaign {campaign_id} is {row.status}; nothing to resume")
         spec = parse_campaign(row.spec, f"campaign {campaign_id}")
         if workcell is None and row.workcell and row.workcell != "simulated":
             workcell = Path(row.workcell)

@@ -84,7 +84,9 @@ class Store:
         with self.session() as s:
             row = s.get(CampaignRow, campaign_id)
             if row is None:
-                raise StoreError(f"no campaign with id {campaign_id}")
+                raise StoreError(
+                    f"no campaign with id {campaign_id} in {self.url}; see `lab campaign list`"
+                )
             return row
 
     def set_workcell(self, campaign_id: int, workcell: str) -> None:
