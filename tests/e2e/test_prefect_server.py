@@ -1,0 +1,93 @@
+"""Against a real local Prefect server: the campaign's flow runs and UI artifacts are there."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import lab, lab_env, small_campaign
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def prefect_server(tmp_path: Path):
+    port = _free_port()
+    env = lab_env(tmp_path)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "prefect",
+            "server",
+            "start",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        start_new_session=True,
+    )
+    api = f"http://127.0.0.1:{port}/api"
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            if httpx.get(f"{api}/health", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        assert proc.poll() is None and time.monotonic() < deadline, "Prefect server did not start"
+        time.sleep(0.5)
+    yield api, env
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def test_campaign_runs_and_artifacts_on_a_real_server(prefect_server, tmp_path: Path) -> None:
+    api, env = prefect_server
+    env = {**env, "PREFECT_API_URL": api}
+    db = f"sqlite:///{tmp_path / 'lab.db'}"
+    out = lab(
+        [
+            "campaign",
+            "launch",
+            str(small_campaign(tmp_path, budget=3, initial_design=2)),
+            "--db",
+            db,
+        ],
+        env,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+
+    runs = httpx.post(f"{api}/flow_runs/filter", json={}, timeout=10).json()
+    flows = {
+        f["id"]: f["name"] for f in httpx.post(f"{api}/flows/filter", json={}, timeout=10).json()
+    }
+    names = sorted(flows[r["flow_id"]] for r in runs)
+    assert names.count("interface-campaign") == 1
+    assert names.count("experiment") == 3
+    assert all(r["state_type"] == "COMPLETED" for r in runs)
+
+    arts = httpx.post(f"{api}/artifacts/latest/filter", json={}, timeout=10).json()
+    by_key = {a["key"]: a for a in arts}
+    assert {"campaign-1-progress", "campaign-1-proposals", "campaign-1-best"} <= set(by_key)
+    assert by_key["campaign-1-progress"]["data"] == pytest.approx(100.0)
+    table = by_key["campaign-1-proposals"]["data"]
+    assert "space-filling initial design" in str(table)
+    assert "interfacial_resistance" in by_key["campaign-1-best"]["data"]
