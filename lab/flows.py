@@ -96,8 +96,21 @@ def propose(store: Store, campaign_id: int, spec: Campaign, seed: int, n: int) -
     return [int(r.id) for r in rows]  # type: ignore[arg-type]
 
 
-class TransientFault(LabError):
-    """An instrument fault during a measurement that is worth measuring again."""
+def validated(
+    callback: Callable[[str, dict[str, Any]], None],
+) -> Callable[[str, dict[str, Any]], None]:
+    """Wrap a document callback so every document is checked against event-model's schemas.
+
+    An invalid document raises ``jsonschema.ValidationError`` before it reaches the store, so
+    the run fails loudly instead of storing something downstream tools cannot read.
+    """
+    from event_model import DocumentNames, schema_validators
+
+    def check(name: str, doc: dict[str, Any]) -> None:
+        schema_validators[DocumentNames(name)].validate(doc)
+        callback(name, doc)
+
+    return check
 
 
 def _resources(workcell: Any, kinds: set[str]) -> list[str]:
@@ -164,7 +177,7 @@ def run_experiment(
                 recipe = spec.recipe(exp.params)
                 pumps = {r: inst.pump_for_role(r) for r, (v, _) in recipe.items() if v > 0}
                 RE = RunEngine({}, context_managers=[])
-                RE.subscribe(writer)
+                RE.subscribe(validated(writer))
                 stage = "synthesis"
                 RE(
                     synthesize(

@@ -51,9 +51,15 @@ def make_engine(url: str | None = None, *, create: bool = True) -> Engine:
             cur.close()
 
     if create:
-        from lab.store import _models  # noqa: F401  (registers the tables)
+        from lab.store._migrate import migrate
 
-        create_tables(engine)
+        for attempt in range(3):  # another process may be creating the schema right now
+            try:
+                migrate(engine)
+                break
+            except Exception:
+                if attempt == 2:
+                    raise
     return engine
 
 

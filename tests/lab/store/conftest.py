@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
-from sqlmodel import SQLModel
+from sqlalchemy import text
 
 from lab.store import Store, make_engine
 
@@ -27,7 +27,9 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'lab.db'}"
     engine = make_engine(PG_URL, create=False)
-    SQLModel.metadata.drop_all(engine)
+    with engine.begin() as conn:  # a fresh, empty schema for every test
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
     engine.dispose()
     return PG_URL  # type: ignore[return-value]
 

@@ -129,3 +129,18 @@ def test_document_writer_records_runs_and_readings(store: Store) -> None:
     readings = store.readings("r1")
     assert [r.data["lcr_z_real"] for r in readings] == [10.0, 20.0]
     assert readings[0].units == {"lcr_z_real": "ohm"}
+
+
+def test_documents_are_validated_against_event_model() -> None:
+    import jsonschema
+
+    from lab.flows import validated
+
+    seen: list[str] = []
+    cb = validated(lambda name, doc: seen.append(name))
+    cb("start", {"uid": "u1", "time": 1.0})
+    with pytest.raises(jsonschema.ValidationError):
+        cb("start", {"time": 1.0})  # no uid
+    with pytest.raises(jsonschema.ValidationError):
+        cb("stop", {"uid": "s", "run_start": "u1", "time": 2.0, "exit_status": "maybe"})
+    assert seen == ["start"]
