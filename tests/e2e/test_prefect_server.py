@@ -91,3 +91,38 @@ def test_campaign_runs_and_artifacts_on_a_real_server(prefect_server, tmp_path: 
     table = by_key["campaign-1-proposals"]["data"]
     assert "space-filling initial design" in str(table)
     assert "interfacial_resistance" in by_key["campaign-1-best"]["data"]
+
+
+def test_deployment_runs_on_a_process_worker(
+    prefect_server, tmp_path: Path, sim_workcell: Path
+) -> None:
+    api, env = prefect_server
+    env = {**env, "PREFECT_API_URL": api}
+    out = lab(["server", "deploy", "--pool", "lab-test"], env)
+    assert out.returncode == 0, out.stdout + out.stderr
+    deps = httpx.post(f"{api}/deployments/filter", json={}, timeout=10).json()
+    (dep,) = [d for d in deps if d["name"] == "campaign"]
+    assert dep["work_pool_name"] == "lab-test"
+    db = f"sqlite:///{tmp_path / 'worker.db'}"
+    params = {
+        "campaign_path": str(small_campaign(tmp_path, budget=2, initial_design=2)),
+        "workcell_path": str(sim_workcell),
+        "db_url": db,
+    }
+    run = httpx.post(
+        f"{api}/deployments/{dep['id']}/create_flow_run", json={"parameters": params}, timeout=10
+    ).json()
+    worker = subprocess.run(
+        [sys.executable, "-m", "lab.console", "worker", "up", "--pool", "lab-test", "--run-once"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=240,
+    )
+    assert worker.returncode == 0, worker.stdout[-2000:] + worker.stderr[-2000:]
+    state = httpx.get(f"{api}/flow_runs/{run['id']}", timeout=10).json()["state_type"]
+    assert state == "COMPLETED"
+    from lab.store import Store
+
+    exps = Store(db).experiments(1)
+    assert [e.state for e in exps] == ["analysed", "analysed"]
