@@ -27,6 +27,7 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 from prefect.cache_policies import NO_CACHE
+from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
 from lab._runtime import configure_threads
 from lab.analysis import fit_rc_zarc, interfacial_resistance
@@ -540,7 +541,10 @@ def campaign_flow(
         for e in waiting:
             if store.campaign(campaign_id).status in ("pause_requested", "abort_requested"):
                 break
-            value = experiment_flow(db_url, int(e.id), spec, workcell_path, lcr_name)
+            # The parent flow's heartbeat covers its subflows; a heartbeat thread per subflow
+            # costs ~1 s at exit (joined), more than the experiment itself on a fast bench.
+            with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+                value = experiment_flow(db_url, int(e.id), spec, workcell_path, lcr_name)
             done = store.experiment(int(e.id))
             spent = store.spent(campaign_id)
             _emit(
