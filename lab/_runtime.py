@@ -28,3 +28,6 @@ def configure_prefect_defaults() -> None:
     """Quiet, offline-friendly Prefect defaults unless the user has chosen otherwise."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
+    # The temporary server needs ~6-10 s on a small machine, more when it is busy; Prefect's
+    # default wait is 20 s.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")

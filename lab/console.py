@@ -549,6 +549,17 @@ def campaign_approve(
         store.transition(int(e.id), ExperimentState.APPROVED)
         store.audit("approved", campaign_id, int(e.id), by=os.environ.get("USER", "console"))
     console.print(f"campaign {campaign_id}: approved {len(waiting)} experiment(s)")
+    row = store.campaign(campaign_id)
+    if row.flow_run_id and os.environ.get("PREFECT_API_URL"):
+        # The run is paused with an approval form on the server: resume it.
+        from uuid import UUID
+
+        from prefect.flow_runs import resume_flow_run
+
+        try:
+            resume_flow_run(UUID(row.flow_run_id), run_input={"approve": True, "notes": "console"})
+        except Exception as exc:  # noqa: BLE001 - approved in the database either way
+            console.print(f"(the flow run was not paused on the server: {exc})")
 
 
 server_app = typer.Typer(help="The local Prefect server and UI.", no_args_is_help=True)

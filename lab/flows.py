@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 from prefect import flow, task
+from prefect import runtime as prefect_runtime
 from prefect.artifacts import (
     create_markdown_artifact,
     create_progress_artifact,
@@ -27,7 +28,10 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 from prefect.cache_policies import NO_CACHE
+from prefect.flow_runs import pause_flow_run
+from prefect.input import RunInput
 from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+from pydantic import Field
 
 from lab._runtime import configure_threads
 from lab.analysis import fit_rc_zarc, interfacial_resistance
@@ -425,14 +429,90 @@ def reconcile(store: Store, campaign_id: int, spec: Campaign, instrument: str) -
     return notes
 
 
-def _wait_for_approval(store: Store, campaign_id: int, exp_ids: list[int], poll_s: float) -> bool:
-    """Block until every experiment of the batch is approved (or abandoned).
+class BatchDecision(RunInput):
+    """The approval form shown in the Prefect UI for a batch of proposals.
+
+    Attributes:
+        approve: Run the batch (``False`` abandons it; the optimiser proposes again).
+        notes: Why; kept in the audit log.
+        edits: Experiment number (as shown in the proposals table) to the parameters to use
+            instead, e.g. ``{"3": {"precursor_volume_ul": 10.0}}``; checked against the design
+            space and the safety limits.
+    """
+
+    approve: bool = True
+    notes: str = ""
+    edits: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+def _server_mode() -> bool:
+    """True when flows report to a Prefect server that people can reach (not temporary)."""
+    import os
+
+    return bool(os.environ.get("PREFECT_API_URL"))
+
+
+def _apply_decision(
+    store: Store, campaign_id: int, exp_ids: list[int], spec: Campaign, decision: BatchDecision
+) -> None:
+    by_number = {str(store.experiment(i).seq + 1): i for i in exp_ids}
+    if decision.approve:
+        for number, new in decision.edits.items():
+            if number not in by_number:
+                store.audit(
+                    "edit_refused", campaign_id, detail=f"no experiment {number} in the batch"
+                )
+                continue
+            exp = store.experiment(by_number[number])
+            params = {**exp.params, **new}
+            try:
+                spec.check_params(params)
+            except LabError as exc:
+                store.audit("edit_refused", campaign_id, by_number[number], detail=str(exc))
+                continue
+            store.update_params(by_number[number], params, decision.notes or "edited in the UI")
+    for i in exp_ids:
+        if store.experiment(i).state != ExperimentState.PROPOSED.value:
+            continue
+        if decision.approve:
+            store.transition(i, ExperimentState.APPROVED)
+            store.audit("approved", campaign_id, i, by="Prefect UI", notes=decision.notes)
+        else:
+            store.transition(
+                i, ExperimentState.ABANDONED, failure_reason=f"rejected: {decision.notes}"[:2000]
+            )
+
+
+def _wait_for_approval(
+    store: Store, campaign_id: int, exp_ids: list[int], poll_s: float, spec: Campaign
+) -> bool:
+    """Block until the batch is decided.
+
+    With a Prefect server the flow run pauses with an approval form (:class:`BatchDecision`);
+    ``lab campaign approve ID`` approves in the database and resumes the paused run. Without
+    a server (temporary mode) the database is polled for ``lab campaign approve ID``.
 
     Returns:
         ``False`` if the campaign was paused or aborted while waiting.
     """
     store.set_campaign_status(campaign_id, "awaiting_approval")
     _emit(kind="awaiting_approval", campaign_id=campaign_id, experiments=exp_ids)
+    if _server_mode():
+        rows = [r for r in _experiment_rows(store, campaign_id) if r["state"] == "proposed"]
+        create_table_artifact(
+            key=f"campaign-{campaign_id}-batch",
+            table=rows,
+            description="Batch waiting for approval: resume the run with the form to decide",
+        )
+        decision = pause_flow_run(
+            wait_for_input=BatchDecision,
+            timeout=7 * 24 * 3600,
+            poll_interval=max(1, int(poll_s)),
+            key=f"batch-{'-'.join(map(str, exp_ids))}",
+        )
+        _apply_decision(store, campaign_id, exp_ids, spec, decision or BatchDecision())
+        store.set_campaign_status(campaign_id, "running")
+        return True
     while True:
         status = store.campaign(campaign_id).status
         if status in ("pause_requested", "abort_requested"):
@@ -493,6 +573,7 @@ def campaign_flow(
         spec = parse_campaign(row.spec, f"campaign {campaign_id}")
         seed, budget = row.seed, float(budget if budget is not None else row.budget)
     store.set_campaign_status(campaign_id, "running")
+    store.set_flow_run(campaign_id, str(prefect_runtime.flow_run.id))
     lcr_name = next(
         (n for n, d in load_workcell(workcell_path).devices.items() if d.kind == "scpi_lcr"),
         "lcr",
@@ -535,9 +616,11 @@ def campaign_flow(
             _emit(kind="proposed", seq=e.seq, params=e.params, strategy=e.strategy)
         pending = [int(e.id) for e in waiting if e.state == ExperimentState.PROPOSED.value]
         if spec.approval == "batch" and pending:
-            if not _wait_for_approval(store, campaign_id, pending, approval_poll_s):
+            if not _wait_for_approval(store, campaign_id, pending, approval_poll_s, spec):
                 continue
             waiting = store.experiments(campaign_id, [ExperimentState.APPROVED])
+            if not waiting:
+                continue  # the batch was rejected: propose again
         for e in waiting:
             if store.campaign(campaign_id).status in ("pause_requested", "abort_requested"):
                 break

@@ -56,6 +56,7 @@ class CampaignRow(SQLModel, table=True):
     seed: int = 0
     budget: float
     workcell: str | None = None
+    flow_run_id: str | None = None
     status: str = Field(default="created", index=True)
     created_at: datetime = Field(default_factory=utcnow)
 

@@ -89,6 +89,42 @@ class Store:
                 )
             return row
 
+    def set_flow_run(self, campaign_id: int, flow_run_id: str | None) -> None:
+        """Record the Prefect flow run that is driving a campaign now."""
+        with self.session() as s:
+            row = s.get(CampaignRow, campaign_id)
+            if row is None:
+                raise StoreError(f"no campaign with id {campaign_id}")
+            row.flow_run_id = flow_run_id
+            s.add(row)
+
+    def update_params(self, exp_id: int, params: dict[str, Any], reason: str) -> None:
+        """Edit the parameters of a proposal that has not reached the bench yet.
+
+        Raises:
+            StoreError: If the experiment is past ``proposed``/``approved``.
+        """
+        with self.session() as s:
+            exp = s.get(Experiment, exp_id)
+            if exp is None:
+                raise StoreError(f"no experiment with id {exp_id}")
+            if exp.state not in (ExperimentState.PROPOSED.value, ExperimentState.APPROVED.value):
+                raise StoreError(
+                    f"experiment {exp_id} is {exp.state}; only proposals can be edited"
+                )
+            s.add(
+                AuditEvent(
+                    campaign_id=exp.campaign_id,
+                    experiment_id=exp_id,
+                    kind="edited",
+                    detail={"before": exp.params, "after": params, "reason": reason},
+                )
+            )
+            exp.params = params
+            exp.strategy = f"{exp.strategy} (edited)"
+            exp.updated_at = utcnow()
+            s.add(exp)
+
     def set_workcell(self, campaign_id: int, workcell: str) -> None:
         """Record which workcell a campaign runs on (``simulated`` for in-process simulators)."""
         with self.session() as s:

@@ -126,3 +126,54 @@ def test_deployment_runs_on_a_process_worker(
 
     exps = Store(db).experiments(1)
     assert [e.state for e in exps] == ["analysed", "analysed"]
+
+
+def test_batch_approval_with_the_ui_form(
+    prefect_server, tmp_path: Path, sim_workcell: Path
+) -> None:
+    """The run pauses with a form; submitting it (as the UI does) edits and approves the batch."""
+    api, env = prefect_server
+    env = {**env, "PREFECT_API_URL": api}
+    db = f"sqlite:///{tmp_path / 'ui.db'}"
+    campaign = small_campaign(tmp_path, budget=2, initial_design=2, batch_size=2, approval="batch")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "lab.console",
+            "campaign",
+            "launch",
+            str(campaign),
+            "--db",
+            db,
+            "--workcell",
+            str(sim_workcell),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    deadline = time.monotonic() + 120
+    paused = None
+    while paused is None:
+        assert time.monotonic() < deadline and proc.poll() is None, "the run never paused"
+        runs = httpx.post(f"{api}/flow_runs/filter", json={}, timeout=10).json()
+        paused = next((r for r in runs if r["state_type"] == "PAUSED"), None)
+        time.sleep(0.5)
+    from lab.store import Store
+
+    store = Store(db)
+    assert [e.state for e in store.experiments(1)] == ["proposed", "proposed"]
+    edit = {"precursor_volume_ul": 7.5}
+    resp = httpx.post(
+        f"{api}/flow_runs/{paused['id']}/resume",
+        json={"run_input": {"approve": True, "notes": "thinner first", "edits": {"2": edit}}},
+        timeout=10,
+    )
+    assert resp.status_code < 300, resp.text
+    assert proc.wait(timeout=180) == 0, proc.stdout.read()[-3000:]
+    exps = store.experiments(1)
+    assert [e.state for e in exps] == ["analysed", "analysed"]
+    assert exps[1].params["precursor_volume_ul"] == 7.5
+    assert exps[1].strategy.endswith("(edited)")
