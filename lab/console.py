@@ -562,6 +562,55 @@ def campaign_approve(
             console.print(f"(the flow run was not paused on the server: {exc})")
 
 
+@campaign_app.command("report")
+@user_errors
+def campaign_report(
+    campaign_id: Annotated[int, typer.Argument(metavar="ID", help="Campaign id.")],
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Folder for index.html and its plots (default: ./campaign-ID-report)."),
+    ] = None,
+    db: DbOption = None,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print the key figures as JSON.")
+    ] = False,
+) -> None:
+    """Write an HTML report: best objective vs cost, fidelity usage, surrogate checks, table."""
+    from lab._runtime import configure_threads
+
+    configure_threads()
+    from lab.report import write_report
+
+    out_dir = out if out is not None else Path(f"campaign-{campaign_id}-report")
+    if json_out:
+        index = write_report(_db_url(db), campaign_id, out_dir)
+        print((index.parent / "report.json").read_text(encoding="utf-8"), end="")
+        return
+    with console.status("refitting held-out surrogates and drawing the plots..."):
+        index = write_report(_db_url(db), campaign_id, out_dir)
+    console.print(f"report: [cyan]{index}[/] (open it in a browser)")
+
+
+@campaign_app.command("export")
+@user_errors
+def campaign_export(
+    campaign_id: Annotated[int, typer.Argument(metavar="ID", help="Campaign id.")],
+    fmt: Annotated[
+        str, typer.Option("--format", help="csv, or parquet (needs the pyarrow package).")
+    ] = "csv",
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Output file, or a folder for campaign-ID.FORMAT (default: here)."),
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Export one row per experiment (parameters, result, why it was chosen) as CSV/Parquet."""
+    from lab.report import export_campaign
+
+    path = export_campaign(_db_url(db), campaign_id, fmt, out if out is not None else Path.cwd())  # type: ignore[arg-type]
+    console.print(f"wrote {path}")
+
+
 server_app = typer.Typer(help="The local Prefect server and UI.", no_args_is_help=True)
 app.add_typer(server_app, name="server")
 

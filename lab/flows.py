@@ -366,6 +366,13 @@ def publish_artifacts(store: Store, campaign_id: int, spec: Campaign, budget: fl
         create_markdown_artifact(
             key=f"{key}-best", markdown="\n".join(lines), description="convergence"
         )
+    from lab.report import report_artifacts
+
+    create_markdown_artifact(
+        key=f"{key}-summary",
+        markdown=report_artifacts(store, campaign_id)["summary"],
+        description=f"{spec.name}: summary",
+    )
 
 
 @flow(name="experiment", flow_run_name="experiment-{exp_id}", validate_parameters=False)

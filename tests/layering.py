@@ -26,7 +26,7 @@ ORCHESTRATION = {"prefect"}
 BENCH = {"bluesky", "ophyd", "event_model"}
 SQL = {"sqlmodel", "sqlalchemy", "alembic", "psycopg", "psycopg2"}
 PURE_LAB = {"spec", "workcell", "materials", "model", "optimize", "analysis", "errors", "_runtime"}
-IMPURE_LAB = {"store", "flows", "devices", "plans", "console"}
+IMPURE_LAB = {"store", "flows", "devices", "plans", "console", "report", "instruments"}
 
 
 def _module_name(root: Path, path: Path) -> str:

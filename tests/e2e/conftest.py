@@ -77,7 +77,7 @@ def sim_workcell(tmp_path: Path):
         text=True,
         env=lab_env(tmp_path),
     )
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     while not out.exists():
         assert proc.poll() is None, proc.stdout.read()
         assert time.monotonic() < deadline

@@ -10,11 +10,14 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.e2e.conftest import lab, lab_env, small_campaign, status
 
 STATES = {"proposed", "approved", "running", "measured", "analysed", "failed", "abandoned"}
 
 
+@pytest.mark.timeout(900)
 def test_launch_list_status(tmp_path: Path) -> None:
     env = lab_env(tmp_path)
     db = f"sqlite:///{tmp_path / 'lab.db'}"
@@ -44,6 +47,7 @@ def test_launch_list_status(tmp_path: Path) -> None:
     assert again.returncode == 2 and "completed" in again.stderr and "Traceback" not in again.stderr
 
 
+@pytest.mark.timeout(900)
 def test_pause_then_resume_then_abort(tmp_path: Path, sim_workcell: Path) -> None:
     env = lab_env(tmp_path)
     db = f"sqlite:///{tmp_path / 'lab.db'}"
@@ -67,7 +71,7 @@ def test_pause_then_resume_then_abort(tmp_path: Path, sim_workcell: Path) -> Non
         env=env,
     )
     cid = None
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
         listing = lab(["campaign", "list", "--db", db, "--json"], env)
         if listing.returncode == 0 and listing.stdout.strip() not in ("", "[]"):
@@ -96,6 +100,7 @@ def test_pause_then_resume_then_abort(tmp_path: Path, sim_workcell: Path) -> Non
     assert done.returncode == 2 and "completed" in done.stderr
 
 
+@pytest.mark.timeout(900)
 def test_batch_approval(tmp_path: Path, sim_workcell: Path) -> None:
     env = lab_env(tmp_path)
     db = f"sqlite:///{tmp_path / 'lab.db'}"
@@ -118,7 +123,7 @@ def test_batch_approval(tmp_path: Path, sim_workcell: Path) -> None:
         text=True,
         env=env,
     )
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 240
     cid = None
     while time.monotonic() < deadline:
         listing = lab(["campaign", "list", "--db", db, "--json"], env)

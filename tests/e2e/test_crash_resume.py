@@ -10,6 +10,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from lab.store import Store
 from tests.e2e.conftest import lab, lab_env, small_campaign
 
@@ -42,6 +44,7 @@ def _kill_when(proc: subprocess.Popen, condition: Callable[[], bool], timeout: f
     raise AssertionError("kill condition never met")
 
 
+@pytest.mark.timeout(900)
 def test_sigkill_at_several_points_then_resume(tmp_path: Path, sim_workcell: Path) -> None:
     env = lab_env(tmp_path)
     db = f"sqlite:///{tmp_path / 'lab.db'}"

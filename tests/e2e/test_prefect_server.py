@@ -42,7 +42,7 @@ def prefect_server(tmp_path: Path):
         start_new_session=True,
     )
     api = f"http://127.0.0.1:{port}/api"
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + 180
     while True:
         try:
             if httpx.get(f"{api}/health", timeout=2).status_code == 200:
@@ -59,6 +59,7 @@ def prefect_server(tmp_path: Path):
         proc.kill()
 
 
+@pytest.mark.timeout(900)
 def test_campaign_runs_and_artifacts_on_a_real_server(prefect_server, tmp_path: Path) -> None:
     api, env = prefect_server
     env = {**env, "PREFECT_API_URL": api}
@@ -93,6 +94,7 @@ def test_campaign_runs_and_artifacts_on_a_real_server(prefect_server, tmp_path: 
     assert "interfacial_resistance" in by_key["campaign-1-best"]["data"]
 
 
+@pytest.mark.timeout(900)
 def test_deployment_runs_on_a_process_worker(
     prefect_server, tmp_path: Path, sim_workcell: Path
 ) -> None:
@@ -128,6 +130,7 @@ def test_deployment_runs_on_a_process_worker(
     assert [e.state for e in exps] == ["analysed", "analysed"]
 
 
+@pytest.mark.timeout(900)
 def test_batch_approval_with_the_ui_form(
     prefect_server, tmp_path: Path, sim_workcell: Path
 ) -> None:
@@ -154,7 +157,7 @@ def test_batch_approval_with_the_ui_form(
         text=True,
         env=env,
     )
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 240
     paused = None
     while paused is None:
         assert time.monotonic() < deadline and proc.poll() is None, "the run never paused"

@@ -6,12 +6,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from sqlmodel import Session, select
 
 from lab.store import AuditEvent, Store
 from tests.e2e.conftest import lab_env, small_campaign
 
 
+@pytest.mark.timeout(900)
 def test_two_campaigns_never_use_the_instruments_at_once(
     tmp_path: Path, sim_workcell: Path
 ) -> None:
