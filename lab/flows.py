@@ -97,6 +97,13 @@ def propose(store: Store, campaign_id: int, spec: Campaign, seed: int, n: int) -
     proposals = opt.ask(n)
     for p in proposals:
         spec.check_params(p.params)
+    for version in sorted({p.model_version for p in proposals} - {"initial_design"}):
+        store.add_model_snapshot(
+            campaign_id,
+            version,
+            opt.n_observations,
+            {"acquisition": getattr(opt, "acquisition", None), "seed": seed},
+        )
     rows = store.add_experiments(campaign_id, [p.to_dict() for p in proposals])
     return [int(r.id) for r in rows]  # type: ignore[arg-type]
 

@@ -60,6 +60,14 @@ def test_campaign_flow_end_to_end(
     assert [e.state for e in exps] == ["analysed"] * 5
     assert [e.strategy for e in exps] == ["initial_design"] * 3 + ["qlognei"] * 2
     assert all(e.model_version != "initial_design" for e in exps[3:])
+    from sqlmodel import Session, select
+
+    from lab.store import ModelSnapshot
+
+    with Session(store.engine) as s:
+        snaps = s.exec(select(ModelSnapshot).where(ModelSnapshot.campaign_id == cid)).all()
+    assert {s.version for s in snaps} == {e.model_version for e in exps[3:]}
+    assert sorted(s.n_observations for s in snaps) == [3, 4]
 
     # exactly one measurement per experiment, finite, with provenance
     ms = store.measurements(cid)
