@@ -5,6 +5,9 @@ A truth is any callable ``truth(params, fidelity, rng) -> float`` (see
 
 :func:`demo_interface` models the area-specific resistance of a solution-coated interlayer
 between a lithium-metal anode and a garnet solid electrolyte, the system of the demo campaign.
+The reference truth of the interlayer campaign (a categorical modifier from the materials
+library against a choice of electrolyte, with thickness and anneal) is
+:func:`simulators.truths_interface.interlayer_asr`.
 """
 
 from __future__ import annotations

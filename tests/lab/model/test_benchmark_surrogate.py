@@ -1,0 +1,46 @@
+"""The surrogate benchmark runs end to end in its quick mode (so it cannot rot)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def test_quick_benchmark(tmp_path: Path) -> None:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "LAB_CACHE_DIR": str(tmp_path / "cache")}
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "surrogate.py"), "--quick", "--out", str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    kinds = {
+        "descriptor_gp",
+        "bulk_gnn",
+        "interface_gnn",
+        "bulk_gnn_nopretrain",
+        "interface_gnn_nopretrain",
+    }
+    assert set(summary) == {"rmse", "nlpd", "coverage90"}
+    for metric, values in summary.items():
+        assert set(values) == kinds, metric
+        assert all(isinstance(v, float) for v in values.values())
+    assert all(0.0 <= v <= 1.0 for v in summary["coverage90"].values())
+    with open(out / "folds.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert {r["split"] for r in rows} == {"lomo", "lopo"}
+    assert {r["kind"] for r in rows} == kinds
+    assert (out / "parity.png").stat().st_size > 1000
+    details = json.loads((out / "details.json").read_text())
+    assert "ratios_vs_targets" in details and details["lomo"] == summary
