@@ -1,4 +1,4 @@
-"""Pure ask/tell optimisation over a campaign's design space (no I/O).
+"""Pure ask/tell optimisation over a campaign's design space and fidelities (no I/O).
 
 Example:
     >>> opt = Optimizer(spec, seed=0)
@@ -7,13 +7,23 @@ Example:
     >>> best = opt.recommend()
 """
 
-from lab.optimize._acquisition import acquisition_names, get_acquisition, register_acquisition
+from lab.optimize._acquisition import (
+    AcquisitionContext,
+    acquisition_names,
+    get_acquisition,
+    register_acquisition,
+)
+from lab.optimize._models import get_model, model_names, register_model
 from lab.optimize._optimizer import Optimizer, Proposal
 
 __all__ = [
+    "AcquisitionContext",
     "Optimizer",
     "Proposal",
     "acquisition_names",
     "get_acquisition",
+    "get_model",
+    "model_names",
     "register_acquisition",
+    "register_model",
 ]

@@ -1,9 +1,21 @@
-"""The ask/tell optimiser: a space-filling start, then a GP with a registered acquisition.
+"""The ask/tell optimiser: a space-filling start, then a surrogate with a registered acquisition.
 
 Values are modelled in a maximisation frame: ``y = sign * f(value)`` where ``f`` is ``log`` when
-the campaign asks for a log transform and ``sign`` is -1 for minimisation. Proposals that were
-asked but not yet told are passed to the acquisition as ``X_pending``, so asynchronous batches
-do not collide. Failed experiments are remembered and never proposed again verbatim.
+the campaign asks for a log transform and ``sign`` is -1 for minimisation.
+
+Single-fidelity campaigns fit a ``SingleTaskGP`` on the target fidelity and maximise ``qLogNEI``
+(unchanged since the foundation). Multi-fidelity campaigns (more than one fidelity) fit one
+model on every observation with the fidelity as a last input column (``mf_mt``: a multi-task
+GP over the discrete fidelities, by default) and choose design *and* fidelity with a
+cost-aware acquisition (``mf_gibbon``: information about the target maximum per unit cost,
+by default); see ``docs/decisions/0003-multi-fidelity-acquisition.md`` for the measurements
+behind these defaults.
+
+Proposals asked but not yet told are pending: passed to the acquisition as ``X_pending``, or,
+for acquisitions that do not model pending points (GIBBON), the model is conditioned on them
+at their posterior mean ("kriging believer"), so asynchronous batches do not collide. Failed
+experiments become infeasibility data (see :mod:`lab.optimize._feasibility`). Safety limits
+are hard bounds of the search box.
 """
 
 from __future__ import annotations
@@ -18,11 +30,22 @@ from typing import Any
 import torch
 
 from lab.errors import LabError
-from lab.optimize._acquisition import get_acquisition
-from lab.optimize._space import DesignSpace
+from lab.optimize._acquisition import AcquisitionContext, get_acquisition
+from lab.optimize._feasibility import Feasibility, FeasibilityWeighted
+from lab.optimize._models import FIT_MAXITER, fit_model, get_model
+from lab.optimize._optim import optimize_mixed
+from lab.optimize._space import DesignSpace, FidelitySet, initial_plan
 from lab.spec import Campaign
 
 INITIAL = "initial_design"
+DEFAULT_SF_ACQUISITION = "qlognei"
+DEFAULT_MF_ACQUISITION = "mf_gibbon"
+DEFAULT_MF_MODEL = "mf_ltk"
+COLD_REFIT_EVERY = 16
+"""A warm-started fit is compared with a fresh one every this many observations (the better
+marginal likelihood wins), so an early poor optimum does not stick."""
+N_CANDIDATES = 500
+"""Random target-fidelity designs used to sample the maximum (max-value entropy, GIBBON)."""
 
 
 @dataclass
@@ -59,15 +82,56 @@ class _Obs:
     value: float
 
 
+@dataclass
+class _Fit:
+    model: Any
+    X: torch.Tensor
+    Y: torch.Tensor
+    version: str
+    obs: list[_Obs]
+
+
+def _load_hyperparameters(model: Any, values: dict[str, Any]) -> None:
+    """Set a model's parameters from :meth:`Optimizer.state_dict` values (same shapes only)."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            v = values.get(name)
+            if v is not None:
+                t = torch.as_tensor(v, dtype=p.dtype)
+                if t.shape == p.shape:
+                    p.copy_(t)
+
+
+def _mll(model: Any) -> float:
+    """Marginal log likelihood of a fitted model on its training data."""
+    from gpytorch.mlls import ExactMarginalLogLikelihood
+
+    mll = ExactMarginalLogLikelihood(model.likelihood, model)
+    model.train()
+    try:
+        with torch.no_grad():
+            X = model.train_inputs
+            out = mll(model(*X), model.train_targets, *X)
+            return float(out)
+    except Exception:  # noqa: BLE001 - a model that cannot be scored loses
+        return -math.inf
+    finally:
+        model.eval()
+
+
 class Optimizer:
-    """Ask/tell Bayesian optimiser over a campaign's design space.
+    """Ask/tell Bayesian optimiser over a campaign's design space and fidelities.
 
     Args:
         spec: The validated campaign.
-        seed: Seed for the initial design and the acquisition optimiser.
-        acquisition: Registered acquisition name.
+        seed: Seed for the initial design, the model fits and the acquisition optimiser.
+        acquisition: Registered acquisition name (default ``qlognei`` for one fidelity,
+            ``mf_gibbon`` for several).
+        model: Registered model kind (default ``gp`` for one fidelity, ``mf_mt`` for
+            several). A single-fidelity kind on a multi-fidelity campaign uses the target only.
         num_restarts: Restarts of the acquisition optimiser.
         raw_samples: Raw samples used to pick the restarts.
+        fit_maxiter: L-BFGS iterations of a multi-fidelity model fit.
     """
 
     def __init__(
@@ -75,28 +139,50 @@ class Optimizer:
         spec: Campaign,
         seed: int = 0,
         *,
-        acquisition: str = "qlognei",
+        acquisition: str | None = None,
+        model: str | None = None,
         num_restarts: int = 8,
         raw_samples: int = 256,
+        fit_maxiter: int = FIT_MAXITER,
     ) -> None:
         self.spec = spec
         self.seed = seed
-        self.acquisition = acquisition
-        get_acquisition(acquisition)
+        self.fids = FidelitySet(spec)
+        self.model_name = model or (DEFAULT_MF_MODEL if self.fids.multi else "gp")
+        self._kind = get_model(self.model_name)
+        self.multi_fidelity = self.fids.multi and self._kind.multi_fidelity
+        self.acquisition = acquisition or (
+            DEFAULT_MF_ACQUISITION if self.multi_fidelity else DEFAULT_SF_ACQUISITION
+        )
+        self._entry = get_acquisition(self.acquisition)
+        if self._entry.multi_fidelity and not self.multi_fidelity:
+            raise LabError(
+                f"acquisition '{self.acquisition}' chooses fidelities but the campaign has one "
+                f"fidelity or model '{self.model_name}' is single-fidelity: use 'qlognei'"
+            )
         self.num_restarts = num_restarts
         self.raw_samples = raw_samples
+        self.fit_maxiter = fit_maxiter
         self.space = DesignSpace(spec)
+        self._plan = (
+            initial_plan(spec.initial_design, self.fids)
+            if self.multi_fidelity
+            else [(i, self.fids.target_index) for i in range(spec.initial_design)]
+        )
         self._obs: list[_Obs] = []
         self._failed: list[tuple[Proposal, str]] = []
         self._pending: dict[str, Proposal] = {}
         self._n_initial_drawn = 0
+        self._cache: _Fit | None = None
+        self._warm: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------ tell
     def tell(self, proposal: Proposal, value: float) -> None:
         """Record the objective value of a proposal (campaign units).
 
         Raises:
-            LabError: If the value is not finite, or not positive under a log transform.
+            LabError: If the value is not finite, not positive under a log transform, or the
+                fidelity is not one of the campaign's.
         """
         value = float(value)
         if not math.isfinite(value):
@@ -106,11 +192,20 @@ class Optimizer:
                 f"objective value {value} is not positive but the campaign models its log: "
                 "set objective.log_transform: false"
             )
+        if proposal.fidelity not in self.fids.names:
+            raise LabError(
+                f"proposal fidelity '{proposal.fidelity}' is not one of the campaign's "
+                f"fidelities {self.fids.names}"
+            )
         self._forget_pending(proposal)
         self._obs.append(_Obs(proposal, value))
 
     def tell_failed(self, proposal: Proposal, reason: str) -> None:
-        """Record that a proposal could not be evaluated (kept, never re-proposed verbatim)."""
+        """Record that a proposal could not be evaluated.
+
+        The failure is kept as infeasibility data: the acquisition is weighted by a
+        probability of success that drops near failed designs (never re-proposed verbatim).
+        """
         self._forget_pending(proposal)
         self._failed.append((proposal, reason))
 
@@ -132,85 +227,105 @@ class Optimizer:
         """Number of told (successful) observations."""
         return len(self._obs)
 
-    def ask(self, n: int = 1) -> list[Proposal]:
-        """Propose ``n`` experiments at the target fidelity.
+    @property
+    def spent(self) -> float:
+        """Cost of every told or failed experiment, in budget units."""
+        return sum(o.proposal.cost for o in self._obs) + sum(p.cost for p, _ in self._failed)
 
-        Returns:
-            ``n`` proposals; the first ``initial_design`` of a campaign are space-filling.
+    def ask(self, n: int = 1) -> list[Proposal]:
+        """Propose ``n`` experiments.
+
+        The first proposals follow the space-filling initial design (for several fidelities:
+        the same Sobol designs at every cheaper fidelity and half of them at the target);
+        then the model and the acquisition choose design and fidelity.
         """
         if n < 1:
             raise LabError("ask(n) needs n >= 1")
-        target = self.spec.target
-        n_init_left = max(0, self.spec.initial_design - self._n_initial_drawn)
+        n_init_left = max(0, len(self._plan) - self._n_initial_drawn)
         k = min(n, n_init_left)
         if k == 0 and len(self._target_obs()) < 2:
-            k = n  # too little data to fit a model: keep filling the space
-        out: list[Proposal] = [
-            Proposal(params, target.name, target.cost, INITIAL)
-            for params in self.space.sobol(k, self.seed, skip=self._n_initial_drawn)
-        ]
+            k = n  # too little data to fit a model: keep filling the space at the target
+        out: list[Proposal] = []
+        for j in range(k):
+            idx = self._n_initial_drawn + j
+            if idx < len(self._plan):
+                sobol_i, f = self._plan[idx]
+            else:  # past the plan: continue the Sobol sequence at the target
+                sobol_i = self.spec.initial_design + idx - len(self._plan)
+                f = self.fids.target_index
+            (params,) = self.space.sobol(1, self.seed, skip=sobol_i)
+            out.append(Proposal(params, self.fids.names[f], self.fids.costs[f], INITIAL))
         self._n_initial_drawn += k
         if len(out) < n:
-            out.extend(self._ask_model(n - len(out), extra_pending=out))
+            if not self.multi_fidelity and not self._failed:
+                out.extend(self._ask_single(n - len(out), extra_pending=out))
+            else:
+                out.extend(self._ask_general(n - len(out), extra_pending=out))
         for p in out:
+            self.spec.check_params(p.params)
             self._pending[p.key] = p
         return out
 
     def _target_obs(self) -> list[_Obs]:
-        t = self.spec.target.name
+        t = self.fids.target
         return [o for o in self._obs if o.proposal.fidelity == t]
 
-    def _train_data(self) -> tuple[torch.Tensor, torch.Tensor]:
-        obs = self._target_obs()
-        X = torch.stack([self.space.encode(o.proposal.params) for o in obs])
-        y = torch.tensor([o.value for o in obs], dtype=torch.double)
+    def _model_frame(self, values: list[float]) -> torch.Tensor:
+        y = torch.tensor(values, dtype=torch.double)
         if self.spec.objective.log_transform:
             y = torch.log(y)
         if self.spec.objective.direction == "minimize":
             y = -y
-        return X, y.unsqueeze(-1)
+        return y.unsqueeze(-1)
 
-    def _model_version(self, X: torch.Tensor, Y: torch.Tensor) -> str:
-        h = hashlib.sha256(b"gp-v1")
+    def _train_data(self) -> tuple[torch.Tensor, torch.Tensor]:
+        obs = self._target_obs()
+        X = torch.stack([self.space.encode(o.proposal.params) for o in obs])
+        return X, self._model_frame([o.value for o in obs])
+
+    def _model_version(self, X: torch.Tensor, Y: torch.Tensor, tag: bytes = b"gp-v1") -> str:
+        h = hashlib.sha256(tag)
         h.update(X.numpy().tobytes())
         h.update(Y.numpy().tobytes())
         return h.hexdigest()[:12]
 
     def _fit(self) -> tuple[Any, torch.Tensor, torch.Tensor, str]:
+        """Single-fidelity fit on the target observations (cached by training data)."""
         from botorch.fit import fit_gpytorch_mll
         from botorch.models import SingleTaskGP
         from botorch.models.transforms import Standardize
         from gpytorch.mlls import ExactMarginalLogLikelihood
 
         X, Y = self._train_data()
+        version = self._model_version(X, Y)
+        if self._cache is not None and self._cache.version == version:
+            c = self._cache
+            return c.model, c.X, c.Y, c.version
         torch.manual_seed(self.seed + len(X))
         model = SingleTaskGP(X, Y, outcome_transform=Standardize(m=1))
         mll = ExactMarginalLogLikelihood(model.likelihood, model)
         with contextlib.suppress(Exception):
             fit_gpytorch_mll(mll)
-        return model, X, Y, self._model_version(X, Y)
+        self._cache = _Fit(model, X, Y, version, self._target_obs())
+        return model, X, Y, version
 
-    def _ask_model(self, n: int, extra_pending: list[Proposal]) -> list[Proposal]:
+    def _ask_single(self, n: int, extra_pending: list[Proposal]) -> list[Proposal]:
+        """The foundation's single-fidelity path (used while no experiment has failed)."""
         from botorch.optim import optimize_acqf, optimize_acqf_mixed
 
         model, X, Y, version = self._fit()
         pending = list(self._pending.values()) + extra_pending
         X_pending = torch.stack([self.space.encode(p.params) for p in pending]) if pending else None
-        acqf = get_acquisition(self.acquisition)(model, X, Y.max(), X_pending)
-        bounds = torch.stack(
-            [torch.zeros(self.space.dim, dtype=torch.double), torch.ones(self.space.dim)]
-        ).double()
+        acqf = self._entry.builder(
+            AcquisitionContext(
+                model=model, train_X=X, train_Y=Y, best_f=Y.max(), X_pending=X_pending
+            )
+        )
+        bounds = self.space.bounds()
         torch.manual_seed(self.seed + 7919 * len(X) + len(pending))
         options = {"batch_limit": 8, "maxiter": 200}
-        slices = self.space.categorical_slices
-        if slices:
-            fixed: list[dict[int, float]] = [{}]
-            for a, b in slices:
-                fixed = [
-                    {**f, **{j: float(j == k) for j in range(a, b)}}
-                    for f in fixed
-                    for k in range(a, b)
-                ]
+        fixed = self.space.categorical_patterns() if self.space.categorical_slices else None
+        if fixed:
             cand, _ = optimize_acqf_mixed(
                 acqf,
                 bounds=bounds,
@@ -248,11 +363,208 @@ class Optimizer:
                 )
         return out
 
+    # ------------------------------------------------------------ multi-fidelity
+    def _fid_value(self, name: str) -> float:
+        return self._kind.fidelity_value(self.fids, self.fids.index(name))
+
+    def _inputs(self, proposals: list[Proposal]) -> torch.Tensor:
+        """Model inputs of proposals: encoded design (+ fidelity column when multi-fidelity)."""
+        rows = []
+        for p in proposals:
+            x = self.space.encode(p.params)
+            if self.multi_fidelity:
+                x = torch.cat([x, torch.tensor([self._fid_value(p.fidelity)], dtype=torch.double)])
+            rows.append(x)
+        return torch.stack(rows)
+
+    def _fit_general(self) -> _Fit:
+        """Fit the model on the observations it uses (cached by training data)."""
+        if not self.multi_fidelity:
+            model, X, Y, version = self._fit()
+            return _Fit(model, X, Y, version, self._target_obs())
+        obs = list(self._obs)
+        X = self._inputs([o.proposal for o in obs])
+        Y = self._model_frame([o.value for o in obs])
+        version = self._model_version(X, Y, b"mf-v1:" + self.model_name.encode())
+        if self._cache is not None and self._cache.version == version:
+            return self._cache
+        torch.manual_seed(self.seed + len(X))
+        model = self._kind.build(X, Y, self.fids)
+        warm = self._warm
+        if warm is not None and warm.get("model") == self.model_name:
+            _load_hyperparameters(model, warm["values"])
+            if warm.get("version") != version:
+                model = fit_model(model, self.fit_maxiter)
+                if len(X) % COLD_REFIT_EVERY == 0:
+                    torch.manual_seed(self.seed + len(X))
+                    cold = fit_model(self._kind.build(X, Y, self.fids), self.fit_maxiter)
+                    if _mll(cold) > _mll(model):
+                        model = cold
+        else:
+            model = fit_model(model, self.fit_maxiter)
+        model.eval()
+        self._warm = {
+            "model": self.model_name,
+            "version": version,
+            "values": {k: v.detach().tolist() for k, v in model.named_parameters()},
+        }
+        self._cache = _Fit(model, X, Y, version, obs)
+        return self._cache
+
+    def _feasibility(self) -> Feasibility | None:
+        if not self._failed:
+            return None
+        ok = [self.space.encode(o.proposal.params) for o in self._obs]
+        bad = [self.space.encode(p.params) for p, _ in self._failed]
+        X_ok = torch.stack(ok) if ok else torch.zeros(0, self.space.dim, dtype=torch.double)
+        return Feasibility(X_ok, torch.stack(bad))
+
+    def _project(self, X: torch.Tensor) -> torch.Tensor:
+        if not self.multi_fidelity:
+            return X
+        X = X.clone()
+        X[..., self.space.dim] = self._fid_value(self.fids.target)
+        return X
+
+    def _cost_model(self) -> Any:
+        from botorch.models.deterministic import GenericDeterministicModel
+
+        d = self.space.dim
+        vals = torch.tensor([self._fid_value(n) for n in self.fids.names], dtype=torch.double)
+        costs = torch.tensor(self.fids.costs, dtype=torch.double)
+
+        def cost(X: torch.Tensor) -> torch.Tensor:
+            i = torch.argmin((X[..., d : d + 1] - vals).abs(), dim=-1)
+            return costs[i].unsqueeze(-1)
+
+        return GenericDeterministicModel(cost, num_outputs=1)
+
+    def _believe(self, model: Any, X_pending: torch.Tensor) -> Any:
+        """The model conditioned on pending points at their posterior mean."""
+        with torch.no_grad():
+            mean = model.posterior(X_pending).mean
+        return model.condition_on_observations(X_pending, mean)
+
+    def _ask_general(self, n: int, extra_pending: list[Proposal]) -> list[Proposal]:
+        """Greedy sequential batch: each pick is pending for the next one."""
+        fit = self._fit_general()
+        entry = self._entry
+        d = self.space.dim
+        pending = list(self._pending.values()) + extra_pending
+        gen = torch.Generator().manual_seed(self.seed + 7919 * len(fit.X) + len(pending))
+        feas = self._feasibility()
+        target = self.fids.target
+        tmask = torch.tensor([o.proposal.fidelity == target for o in fit.obs])
+        best_f = fit.Y[tmask].max() if bool(tmask.any()) else fit.Y.max()
+
+        cat_patterns = self.space.categorical_patterns()
+        if self.multi_fidelity:
+            choices = self.fids.names if entry.multi_fidelity else [target]
+            patterns = [{d: self._fid_value(f), **c} for f in choices for c in cat_patterns]
+            fvals = [self._fid_value(f) for f in self.fids.names]
+            bounds = torch.cat(
+                [
+                    self.space.bounds(),
+                    torch.tensor([[min(fvals)], [max(fvals)]], dtype=torch.double),
+                ],
+                dim=-1,
+            )
+            designs = torch.cat([self.space.random(N_CANDIDATES, gen), fit.X[:, :d]])
+            tcol = torch.full((len(designs), 1), self._fid_value(target), dtype=torch.double)
+            candidate_set = torch.cat([designs, tcol], dim=-1)
+            cost_model = self._cost_model()
+        else:
+            patterns = cat_patterns
+            bounds = self.space.bounds()
+            candidate_set = torch.cat([self.space.random(N_CANDIDATES, gen), fit.X])
+            cost_model = None
+        with torch.no_grad():
+            current_value = fit.model.posterior(candidate_set).mean.max()
+
+        out: list[Proposal] = []
+        for i in range(n):
+            in_flight = pending + out
+            X_pending = self._inputs(in_flight) if in_flight else None
+            model = fit.model
+            if X_pending is not None and entry.pending == "believer":
+                model = self._believe(model, X_pending)
+            torch.manual_seed(self.seed + 7919 * len(fit.X) + len(in_flight) + i)
+            ctx = AcquisitionContext(
+                model=model,
+                train_X=fit.X,
+                train_Y=fit.Y,
+                best_f=best_f,
+                X_pending=X_pending if entry.pending == "native" else None,
+                multi_fidelity=self.multi_fidelity,
+                fidelity_column=d if self.multi_fidelity else None,
+                target_value=self._fid_value(target) if self.multi_fidelity else 1.0,
+                cost_model=cost_model,
+                project=self._project,
+                candidate_set=candidate_set,
+                current_value=current_value,
+            )
+            acqf = entry.builder(ctx)
+            x, val = self._maximize(acqf, bounds, patterns, gen, feas, entry.log_scale)
+            if self.multi_fidelity:
+                fvals = torch.tensor([self._fid_value(f) for f in self.fids.names])
+                fi = int(torch.argmin((fvals - float(x[d])).abs()))
+            else:
+                fi = self.fids.target_index
+            out.append(
+                Proposal(
+                    params=self.space.decode(x[:d]),
+                    fidelity=self.fids.names[fi],
+                    cost=self.fids.costs[fi],
+                    model_version=fit.version,
+                    acquisition_value=val,
+                    strategy=self.acquisition,
+                )
+            )
+        return out
+
+    def _maximize(
+        self,
+        acqf: Any,
+        bounds: torch.Tensor,
+        patterns: list[dict[int, float]],
+        gen: torch.Generator,
+        feas: Feasibility | None,
+        log_scale: bool,
+    ) -> tuple[torch.Tensor, float]:
+        from botorch.acquisition.acquisition import OneShotAcquisitionFunction
+
+        if isinstance(acqf, OneShotAcquisitionFunction):
+            # Knowledge gradient optimises its fantasy solutions jointly: BoTorch's own loop.
+            from botorch.optim import optimize_acqf_mixed
+
+            cand, val = optimize_acqf_mixed(
+                acqf,
+                bounds=bounds,
+                q=1,
+                num_restarts=max(2, self.num_restarts // 2),
+                raw_samples=max(32, self.raw_samples // 4),
+                fixed_features_list=patterns or [{}],
+                options={"batch_limit": 4, "maxiter": 100},
+            )
+            return cand[0].detach(), float(val)
+        if feas is not None:
+            acqf = FeasibilityWeighted(acqf, feas, self.space.dim, log_scale)
+        return optimize_mixed(
+            acqf,
+            bounds,
+            patterns,
+            num_restarts=self.num_restarts,
+            raw_samples=self.raw_samples,
+            generator=gen,
+        )
+
     # ------------------------------------------------------------------ recommend
     def recommend(self) -> Proposal:
-        """Best observed point by posterior mean at the target fidelity.
+        """The design measured at the target fidelity with the best posterior mean there.
 
-        With fewer than two observations the best observed value is returned.
+        Only designs measured at the target are candidates (a recipe the lab has verified);
+        with several fidelities their posterior mean uses every observation (cheap data
+        sharpens it). With fewer than two target observations, the first one.
 
         Raises:
             LabError: If nothing has been observed at the target fidelity.
@@ -262,9 +574,14 @@ class Optimizer:
             raise LabError("nothing observed at the target fidelity yet")
         if len(obs) < 2:
             return obs[0].proposal
-        model, X, _, _ = self._fit()
+        if not self.multi_fidelity:
+            model, X, _, _ = self._fit()
+            with torch.no_grad():
+                mean = model.posterior(X).mean.squeeze(-1)
+            return obs[int(torch.argmax(mean))].proposal
+        fit = self._fit_general()
         with torch.no_grad():
-            mean = model.posterior(X).mean.squeeze(-1)
+            mean = fit.model.posterior(self._inputs([o.proposal for o in obs])).mean.squeeze(-1)
         return obs[int(torch.argmax(mean))].proposal
 
     def best_observed(self) -> tuple[Proposal, float]:
@@ -282,20 +599,35 @@ class Optimizer:
         return {
             "seed": self.seed,
             "acquisition": self.acquisition,
+            "model": self.model_name,
             "n_initial_drawn": self._n_initial_drawn,
             "observations": [
                 {"proposal": o.proposal.to_dict(), "value": o.value} for o in self._obs
             ],
             "failed": [{"proposal": p.to_dict(), "reason": r} for p, r in self._failed],
             "pending": [p.to_dict() for p in self._pending.values()],
+            "hyperparameters": self._warm,
         }
 
     @classmethod
-    def from_state_dict(cls, spec: Campaign, state: dict[str, Any]) -> Optimizer:
-        """Rebuild an optimiser from :meth:`state_dict` output."""
-        opt = cls(spec, seed=state["seed"], acquisition=state.get("acquisition", "qlognei"))
+    def from_state_dict(cls, spec: Campaign, state: dict[str, Any], **kwargs: Any) -> Optimizer:
+        """Rebuild an optimiser from :meth:`state_dict` output.
+
+        Args:
+            spec: The campaign.
+            state: Output of :meth:`state_dict`.
+            **kwargs: Further constructor arguments (``num_restarts``, ...).
+        """
+        opt = cls(
+            spec,
+            seed=state["seed"],
+            acquisition=state.get("acquisition"),
+            model=state.get("model"),
+            **kwargs,
+        )
         opt._n_initial_drawn = state["n_initial_drawn"]
         opt._obs = [_Obs(Proposal(**o["proposal"]), o["value"]) for o in state["observations"]]
         opt._failed = [(Proposal(**f["proposal"]), f["reason"]) for f in state["failed"]]
         opt._pending = {p["key"]: Proposal(**p) for p in state["pending"]}
+        opt._warm = state.get("hyperparameters")
         return opt

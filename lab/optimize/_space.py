@@ -1,11 +1,15 @@
-"""Encoding of a campaign's mixed design space into the unit cube and back.
+"""Encoding of a campaign's mixed design space into the unit cube and back, and its fidelities.
 
 Continuous parameters map linearly to [0, 1]; each categorical parameter is one-hot encoded.
-The encoded vector has ``d = n_continuous + sum(n_choices)`` columns.
+The encoded vector has ``d = n_continuous + sum(n_choices)`` columns. A multi-fidelity model
+sees one more column, the fidelity, whose value each model kind chooses (a task index or a
+fidelity level; see :class:`FidelitySet`).
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 from typing import Any
 
 import torch
@@ -13,8 +17,23 @@ import torch
 from lab.spec import Campaign, CategoricalParameter, ContinuousParameter
 
 
+def _safety_limit(spec: Campaign, name: str) -> float | None:
+    """The safety limit that caps parameter ``name`` (same naming rules as the spec)."""
+    s = spec.safety
+    if name.endswith("_volume_ul"):
+        return s.max_dispense_volume_ul
+    if name.endswith("_rate_ul_min"):
+        return s.max_pump_rate_ul_min
+    if name == "anneal_temperature_c":
+        return s.max_temperature_c
+    return None
+
+
 class DesignSpace:
     """Bijection between parameter dicts and points of the unit cube.
+
+    Safety limits are hard bounds: a continuous parameter's box is cut at its safety limit
+    (the spec already rejects bounds above a limit; this keeps the optimiser safe on its own).
 
     Args:
         spec: The campaign whose parameters define the space.
@@ -25,6 +44,15 @@ class DesignSpace:
         self.dim = sum(
             1 if isinstance(p, ContinuousParameter) else len(p.choices) for p in self.params
         )
+        upper: list[float] = []
+        for p in self.params:
+            if isinstance(p, ContinuousParameter):
+                limit = _safety_limit(spec, p.name)
+                u = 1.0 if limit is None else (min(limit, p.high) - p.low) / (p.high - p.low)
+                upper.append(min(1.0, max(0.0, u)))
+            else:
+                upper.extend([1.0] * len(p.choices))
+        self.upper = torch.tensor(upper, dtype=torch.double)
 
     @property
     def categorical_slices(self) -> list[tuple[int, int]]:
@@ -37,6 +65,25 @@ class DesignSpace:
             else:
                 i += 1
         return out
+
+    @property
+    def continuous_columns(self) -> list[int]:
+        """Columns of the continuous parameters."""
+        cats = {j for a, b in self.categorical_slices for j in range(a, b)}
+        return [j for j in range(self.dim) if j not in cats]
+
+    def categorical_patterns(self) -> list[dict[int, float]]:
+        """Every combination of categorical choices as fixed one-hot column values."""
+        fixed: list[dict[int, float]] = [{}]
+        for a, b in self.categorical_slices:
+            fixed = [
+                {**f, **{j: float(j == k) for j in range(a, b)}} for f in fixed for k in range(a, b)
+            ]
+        return fixed
+
+    def bounds(self) -> torch.Tensor:
+        """``2 x d`` box of the encoded space (upper bounds cut by the safety limits)."""
+        return torch.stack([torch.zeros(self.dim, dtype=torch.double), self.upper.clone()])
 
     def encode(self, params: dict[str, Any]) -> torch.Tensor:
         """Encode one parameter dict.
@@ -54,19 +101,28 @@ class DesignSpace:
         return torch.tensor(x, dtype=torch.double)
 
     def decode(self, x: torch.Tensor) -> dict[str, Any]:
-        """Decode a ``d`` tensor into a parameter dict, clamped to the bounds."""
+        """Decode a ``d`` tensor into a parameter dict, clamped to the (safe) bounds."""
         out: dict[str, Any] = {}
         i = 0
         for p in self.params:
             if isinstance(p, ContinuousParameter):
-                u = float(x[i].clamp(0.0, 1.0))
-                out[p.name] = round(p.low + u * (p.high - p.low), 6)
+                u = float(x[i].clamp(0.0, float(self.upper[i])))
+                v = round(p.low + u * (p.high - p.low), 6)
+                out[p.name] = min(max(v, p.low), p.low + float(self.upper[i]) * (p.high - p.low))
                 i += 1
             else:
                 k = len(p.choices)
                 out[p.name] = p.choices[int(torch.argmax(x[i : i + k]))]
                 i += k
         return out
+
+    def random(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """``n x d`` uniform random points of the encoded space with valid one-hot blocks."""
+        x = torch.rand(n, self.dim, generator=generator, dtype=torch.double) * self.upper
+        for a, b in self.categorical_slices:
+            k = torch.randint(0, b - a, (n,), generator=generator)
+            x[:, a:b] = torch.nn.functional.one_hot(k, b - a).double()
+        return x
 
     def sobol(self, n: int, seed: int, skip: int = 0) -> list[dict[str, Any]]:
         """Space-filling design: scrambled Sobol for continuous, balanced cycling for categories.
@@ -100,3 +156,68 @@ class DesignSpace:
                     params[p.name] = p.choices[perm[(skip + row) % len(perm)]]
             out.append(params)
         return out
+
+
+class FidelitySet:
+    """The campaign's discrete fidelities, their costs and their encodings.
+
+    Attributes:
+        names: Fidelity names in file order.
+        costs: Cost of each fidelity, in budget units.
+        target: Name of the target fidelity (whose value is optimised).
+        target_index: Index of the target in ``names``.
+    """
+
+    def __init__(self, spec: Campaign) -> None:
+        self.names = [f.name for f in spec.fidelities]
+        self.costs = [float(f.cost) for f in spec.fidelities]
+        self.target = spec.target.name
+        self.target_index = self.names.index(self.target)
+        ranked = sorted(range(len(self.names)), key=lambda i: (self.costs[i], i))
+        # Levels in (0, 1], the target at 1 and the others spaced evenly by cost rank.
+        others = [i for i in ranked if i != self.target_index]
+        k = len(self.names)
+        self._levels = {self.target_index: 1.0}
+        for r, i in enumerate(others):
+            self._levels[i] = (r + 1) / k
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    @property
+    def multi(self) -> bool:
+        """Whether the campaign has more than one fidelity."""
+        return len(self.names) > 1
+
+    def index(self, name: str) -> int:
+        """Position of fidelity ``name`` in file order."""
+        return self.names.index(name)
+
+    def level(self, i: int) -> float:
+        """Fidelity level of fidelity ``i`` in (0, 1]; the target is 1 (for fidelity kernels)."""
+        return self._levels[i]
+
+    def cost_of(self, name: str) -> float:
+        """Cost of fidelity ``name``."""
+        return self.costs[self.index(name)]
+
+    def by_cost(self) -> list[int]:
+        """Fidelity indices from the cheapest to the most costly."""
+        return sorted(range(len(self.names)), key=lambda i: (self.costs[i], i))
+
+
+def initial_plan(n0: int, fids: FidelitySet) -> list[tuple[int, int]]:
+    """Initial design as ``(sobol_index, fidelity_index)`` pairs, in the order they are asked.
+
+    A single-fidelity campaign evaluates ``n0`` Sobol points at the target. A multi-fidelity
+    campaign evaluates all ``n0`` points at the cheapest fidelity and the first
+    ``max(2, ceil(n0 / 2))`` of them at every other fidelity (the target included), so the
+    model sees each fidelity at shared designs and can learn how they relate, for less than
+    the single-fidelity design costs.
+    """
+    if not fids.multi:
+        return [(i, fids.target_index) for i in range(n0)]
+    order = fids.by_cost()
+    n_half = min(n0, max(2, math.ceil(n0 / 2)))
+    counts = {i: (n0 if i == order[0] else n_half) for i in range(len(fids))}
+    return [(i, f) for i, f in itertools.product(range(n0), order) if i < counts[f]]

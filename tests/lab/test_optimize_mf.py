@@ -1,0 +1,208 @@
+"""Multi-fidelity, failures, categories and safety in the ask/tell optimiser."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from lab.errors import LabError
+from lab.optimize import Optimizer, Proposal, model_names, register_model
+from lab.optimize._feasibility import Feasibility
+from lab.optimize._optim import optimize_mixed
+from lab.optimize._space import DesignSpace, FidelitySet, initial_plan
+from lab.spec import Campaign, parse_campaign
+from simulators.truths import demo_interface
+
+FAST = {"num_restarts": 2, "raw_samples": 64}
+
+
+def mf_data(**extra) -> dict:
+    data = {
+        "name": "mf",
+        "interface": {"substrate": "Li", "other_phase": "LLZO"},
+        "parameters": [
+            {
+                "name": "precursor_volume_ul",
+                "type": "continuous",
+                "low": 2,
+                "high": 40,
+                "unit": "uL",
+            },
+            {"name": "solvent_volume_ul", "type": "continuous", "low": 0, "high": 40, "unit": "uL"},
+        ],
+        "objective": {"name": "r", "unit": "ohm", "direction": "minimize"},
+        "fidelities": [
+            {"name": "calculation", "cost": 0.05, "route": "calculation"},
+            {"name": "screening", "cost": 0.25, "route": "impedance_single"},
+            {"name": "full", "cost": 1.0, "route": "impedance_sweep"},
+        ],
+        "target_fidelity": "full",
+        "budget": 10,
+        "initial_design": 4,
+    }
+    data.update(extra)
+    return data
+
+
+@pytest.fixture(scope="module")
+def mf_spec() -> Campaign:
+    return parse_campaign(mf_data())
+
+
+def run(opt: Optimizer, steps: int, seed: int = 0) -> list[Proposal]:
+    rng = np.random.default_rng(seed)
+    done = []
+    for _ in range(steps):
+        (p,) = opt.ask(1)
+        opt.tell(p, demo_interface(p.params, p.fidelity, rng))
+        done.append(p)
+    return done
+
+
+def test_fidelity_set_levels_and_initial_plan(mf_spec) -> None:
+    fids = FidelitySet(mf_spec)
+    assert fids.multi and fids.target == "full" and fids.target_index == 2
+    assert [fids.level(i) for i in range(3)] == pytest.approx([1 / 3, 2 / 3, 1.0])
+    plan = initial_plan(4, fids)
+    # 4 designs at the cheapest fidelity, the first 2 of them at the others
+    assert sorted(plan) == sorted([(i, 0) for i in range(4)] + [(0, 1), (1, 1), (0, 2), (1, 2)])
+    single = parse_campaign(
+        mf_data(fidelities=[{"name": "full", "cost": 1, "route": "calculation"}])
+    )
+    assert initial_plan(4, FidelitySet(single)) == [(i, 0) for i in range(4)]
+
+
+def test_multi_fidelity_initial_design_then_cost_aware_proposals(mf_spec) -> None:
+    opt = Optimizer(mf_spec, seed=0, **FAST)
+    assert opt.multi_fidelity and opt.acquisition == "mf_gibbon" and opt.model_name == "mf_ltk"
+    init = run(opt, 8)
+    assert all(p.strategy == "initial_design" for p in init)
+    by_fid = {f: [p.params for p in init if p.fidelity == f] for f in opt.fids.names}
+    assert len(by_fid["calculation"]) == 4 and len(by_fid["full"]) == 2
+    assert by_fid["full"] == by_fid["calculation"][:2]
+    assert {p.cost for p in init if p.fidelity == "screening"} == {0.25}
+    nxt = run(opt, 3)
+    for p in nxt:
+        assert p.strategy == "mf_gibbon" and p.fidelity in opt.fids.names
+        assert p.cost == opt.fids.cost_of(p.fidelity)
+        assert len(p.model_version) == 12 and math.isfinite(p.acquisition_value)
+        mf_spec.check_params(p.params)
+    rec = opt.recommend()
+    assert rec.fidelity == "full"
+    mf_spec.check_params(rec.params)
+    assert opt.spent == pytest.approx(sum(p.cost for p in init + nxt))
+
+
+def test_pending_batch_is_diverse_and_state_resumes_exactly(mf_spec) -> None:
+    opt = Optimizer(mf_spec, seed=1, **FAST)
+    run(opt, 8)
+    a, b = opt.ask(2)
+    xa = torch.cat([opt.space.encode(a.params), torch.tensor([opt._fid_value(a.fidelity)])])
+    xb = torch.cat([opt.space.encode(b.params), torch.tensor([opt._fid_value(b.fidelity)])])
+    assert torch.linalg.norm(xa - xb) > 1e-3
+    opt.tell(a, demo_interface(a.params, a.fidelity, np.random.default_rng(0)))
+    clone = Optimizer.from_state_dict(mf_spec, opt.state_dict(), **FAST)
+    assert clone.state_dict() == opt.state_dict()
+    assert clone.ask(1)[0].params == opt.ask(1)[0].params
+
+
+def test_categorical_modifier_with_fidelities() -> None:
+    data = mf_data(
+        parameters=[
+            {"name": "modifier", "type": "categorical", "choices": ["LiF", "Al2O3", "ZnO"]},
+            {
+                "name": "precursor_volume_ul",
+                "type": "continuous",
+                "low": 2,
+                "high": 40,
+                "unit": "uL",
+            },
+        ],
+        fidelities=[
+            {"name": "calculation", "cost": 0.1, "route": "calculation"},
+            {"name": "full", "cost": 1.0, "route": "impedance_sweep"},
+        ],
+        initial_design=3,
+    )
+    spec = parse_campaign(data)
+    opt = Optimizer(spec, seed=0, **FAST)
+    penalty = {"LiF": 0.0, "Al2O3": 3.0, "ZnO": 6.0}
+    for _ in range(8):
+        (p,) = opt.ask(1)
+        spec.check_params(p.params)
+        v = 10 + penalty[p.params["modifier"]] + (p.params["precursor_volume_ul"] - 12) ** 2 / 20
+        opt.tell(p, v * (1.1 if p.fidelity == "calculation" else 1.0))
+    assert {p["proposal"]["strategy"] for p in opt.state_dict()["observations"]} == {
+        "initial_design",
+        "mf_gibbon",
+    }
+    assert opt.recommend().params["modifier"] in penalty
+
+
+def test_failures_are_infeasibility_data() -> None:
+    X_ok = torch.tensor([[0.9, 0.9], [0.8, 0.1]], dtype=torch.double)
+    feas = Feasibility(X_ok, torch.tensor([[0.2, 0.2]], dtype=torch.double))
+    p = feas.prob(torch.tensor([[0.2, 0.2], [0.9, 0.9], [0.5, 0.9]], dtype=torch.double))
+    assert p[0] < 0.15 < 0.9 < p[1]
+    assert p[2] == pytest.approx(2 / 3, abs=0.05)  # far from all data: the overall rate
+
+    spec = parse_campaign(mf_data(fidelities=[{"name": "full", "cost": 1, "route": "calculation"}]))
+    opt = Optimizer(spec, seed=0, **FAST)
+    for p in opt.ask(4):
+        opt.tell(p, demo_interface(p.params, "full", np.random.default_rng(0)))
+    (bad,) = opt.ask(1)
+    opt.tell_failed(bad, "film did not form")
+    (nxt,) = opt.ask(1)
+    assert nxt.params != bad.params and nxt.strategy == "qlognei"
+    assert opt.state_dict()["failed"][0]["reason"] == "film did not form"
+
+
+def test_safety_limits_are_hard_bounds() -> None:
+    spec = parse_campaign(mf_data())
+    assert torch.equal(DesignSpace(spec).bounds()[1], torch.ones(2, dtype=torch.double))
+    # A campaign that slipped past validation with a bound above the safety limit.
+    unsafe_param = spec.parameters[0].model_copy(update={"high": 400.0})
+    unsafe = Campaign.model_construct(
+        **{**dict(spec), "parameters": [unsafe_param, spec.parameters[1]]}
+    )
+    space = DesignSpace(unsafe)
+    limit = spec.safety.max_dispense_volume_ul
+    assert float(space.upper[0]) == pytest.approx((limit - 2) / (400 - 2))
+    top = space.decode(torch.ones(2, dtype=torch.double))
+    assert top["precursor_volume_ul"] == pytest.approx(limit)
+
+
+def test_optimize_mixed_finds_the_best_pattern() -> None:
+    def acqf(X: torch.Tensor) -> torch.Tensor:
+        x = X[..., 0, :]
+        return -((x[..., 0] - 0.3) ** 2) + x[..., 1] * 0.5 - x[..., 2]
+
+    bounds = torch.tensor([[0.0, 0.0, 0.0], [1.0, 1.0, 1.0]], dtype=torch.double)
+    patterns = [{1: 0.0, 2: 0.0}, {1: 1.0, 2: 0.0}, {1: 1.0, 2: 1.0}]
+    x, v = optimize_mixed(
+        acqf, bounds, patterns, num_restarts=2, raw_samples=32, generator=torch.Generator()
+    )
+    assert x[1] == 1.0 and x[2] == 0.0
+    assert float(x[0]) == pytest.approx(0.3, abs=1e-3) and v == pytest.approx(0.5, abs=1e-5)
+
+
+def test_registries_refuse_duplicates_and_mismatches(mf_spec) -> None:
+    assert {"mf_mt", "mf_ltk", "mf_ds", "mf_feature", "gp"} <= set(model_names())
+    with pytest.raises(LabError, match="already registered"):
+        register_model("mf_ltk")(lambda *a: None)
+    with pytest.raises(LabError, match="unknown model"):
+        Optimizer(mf_spec, model="nope")
+    single = parse_campaign(
+        mf_data(fidelities=[{"name": "full", "cost": 1, "route": "calculation"}])
+    )
+    with pytest.raises(LabError, match="chooses fidelities"):
+        Optimizer(single, acquisition="mf_gibbon")
+    # a single-fidelity model on a multi-fidelity campaign: the target only, as before
+    opt = Optimizer(mf_spec, model="gp")
+    assert not opt.multi_fidelity and opt.acquisition == "qlognei"
+    assert {p.fidelity for p in opt.ask(4)} == {"full"}
+    with pytest.raises(LabError, match="not one of the campaign"):
+        opt.tell(Proposal({"precursor_volume_ul": 3, "solvent_volume_ul": 3}, "nope", 1, "x"), 1.0)
