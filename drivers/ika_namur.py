@@ -189,6 +189,10 @@ class IkaHotplate(Instrument):
         temp_c = self._check_range(
             "temperature set point", temp_c, 0.0, self.limits.max_temp_c, "°C"
         )
+        # The limit applies to the value on the wire, after rounding to 1 decimal.
+        self._check_range(
+            "temperature set point", float(_fmt(temp_c, 1)), 0.0, self.limits.max_temp_c, "°C"
+        )
         with self.transport.lock:
             self._send(f"OUT_SP_1 {_fmt(temp_c, 1)}")
             if verify:

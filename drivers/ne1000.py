@@ -370,6 +370,9 @@ class NE1000(Instrument):
         if unit not in RATE_UNITS:
             raise ValueError(f"{self.name}: rate unit must be one of {sorted(RATE_UNITS)}")
         ul_min = float(value) * RATE_UNITS[unit]
+        if math.isfinite(ul_min) and ul_min > 0:
+            # The limit applies to the number the pump will receive, after its rounding.
+            ul_min = max(ul_min, float(self._number("rate", value)) * RATE_UNITS[unit])
         if not math.isfinite(ul_min) or ul_min <= 0 or ul_min > self.limits.max_rate_ul_min:
             raise SafetyLimitError(
                 f"rate {value:g} {unit} ({ul_min:g} µL/min) is outside (0, "
@@ -383,6 +386,9 @@ class NE1000(Instrument):
         if unit not in VOLUME_UNITS:
             raise ValueError(f"{self.name}: volume unit must be one of {sorted(VOLUME_UNITS)}")
         ul = float(value) * VOLUME_UNITS[unit]
+        if math.isfinite(ul) and ul > 0:
+            # The limit applies to the number the pump will receive, after its rounding.
+            ul = max(ul, float(self._number("volume", value)) * VOLUME_UNITS[unit])
         if not math.isfinite(ul) or ul < 0 or ul > self.limits.max_volume_ul:
             raise SafetyLimitError(
                 f"volume {value:g} {unit} ({ul:g} µL) is outside [0, "

@@ -30,6 +30,7 @@ The project's interface-aware surrogate plugs in by registering another kind.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -135,6 +136,30 @@ def fit_model(model: Any, maxiter: int = FIT_MAXITER) -> Any:
         model.load_state_dict(start)
     mll.eval()
     return model
+
+
+def loo_log_density(model: Any) -> torch.Tensor:
+    """Leave-one-out log predictive density of each training point, in the model frame.
+
+    Closed form for an exact GP with its hyperparameters fixed (Rasmussen & Williams, eq.
+    5.12), un-standardised so that models trained on different data compare.
+    """
+    model.eval()
+    with torch.no_grad():
+        (X,) = model.train_inputs
+        y = model.train_targets
+        prior = model.likelihood(model.forward(X))
+        K = prior.covariance_matrix
+        L = torch.linalg.cholesky(K + 1e-9 * torch.eye(len(y), dtype=K.dtype))
+        Kinv = torch.cholesky_inverse(L)
+        alpha = Kinv @ (y - prior.mean)
+        var = 1.0 / Kinv.diagonal()
+        resid = alpha * var  # y_i - mu_{-i}
+        lpd = -0.5 * (resid**2 / var + var.log() + math.log(2 * math.pi))
+        ot = getattr(model, "outcome_transform", None)
+        if ot is not None and hasattr(ot, "stdvs"):
+            lpd = lpd - ot.stdvs.log().reshape(-1)[0]
+    return lpd
 
 
 def _fidelity_index(x: torch.Tensor, k: int) -> torch.Tensor:

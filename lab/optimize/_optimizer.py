@@ -32,7 +32,7 @@ import torch
 from lab.errors import LabError
 from lab.optimize._acquisition import AcquisitionContext, get_acquisition
 from lab.optimize._feasibility import Feasibility, FeasibilityWeighted
-from lab.optimize._models import FIT_MAXITER, fit_model, get_model
+from lab.optimize._models import FIT_MAXITER, fit_model, get_model, loo_log_density
 from lab.optimize._optim import optimize_mixed
 from lab.optimize._space import DesignSpace, FidelitySet, initial_plan
 from lab.spec import Campaign
@@ -41,6 +41,10 @@ INITIAL = "initial_design"
 DEFAULT_SF_ACQUISITION = "qlognei"
 DEFAULT_MF_ACQUISITION = "mf_gibbon"
 DEFAULT_MF_MODEL = "mf_ltk"
+GATED = "qlognei"
+"""Acquisition at the target while the fidelity gate is closed."""
+GATE_MIN_TARGET = 3
+"""Target observations needed before the fidelity gate can close."""
 COLD_REFIT_EVERY = 16
 """A warm-started fit is compared with a fresh one every this many observations (the better
 marginal likelihood wins), so an early poor optimum does not stick."""
@@ -132,6 +136,11 @@ class Optimizer:
         num_restarts: Restarts of the acquisition optimiser.
         raw_samples: Raw samples used to pick the restarts.
         fit_maxiter: L-BFGS iterations of a multi-fidelity model fit.
+        fidelity_gate: Use the cheaper fidelities only while they help: before each proposal,
+            the multi-fidelity model must predict the target observations better
+            (leave-one-out) than a GP on the target observations alone; when it does not,
+            the optimiser proposes at the target with that GP and qLogNEI (see
+            :attr:`gate`).
     """
 
     def __init__(
@@ -144,6 +153,7 @@ class Optimizer:
         num_restarts: int = 8,
         raw_samples: int = 256,
         fit_maxiter: int = FIT_MAXITER,
+        fidelity_gate: bool = True,
     ) -> None:
         self.spec = spec
         self.seed = seed
@@ -173,7 +183,10 @@ class Optimizer:
         self._failed: list[tuple[Proposal, str]] = []
         self._pending: dict[str, Proposal] = {}
         self._n_initial_drawn = 0
+        self.fidelity_gate = fidelity_gate
+        self.gate: dict[str, Any] = {}
         self._cache: _Fit | None = None
+        self._sf_cache: _Fit | None = None
         self._warm: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------ tell
@@ -298,15 +311,15 @@ class Optimizer:
 
         X, Y = self._train_data()
         version = self._model_version(X, Y)
-        if self._cache is not None and self._cache.version == version:
-            c = self._cache
+        if self._sf_cache is not None and self._sf_cache.version == version:
+            c = self._sf_cache
             return c.model, c.X, c.Y, c.version
         torch.manual_seed(self.seed + len(X))
         model = SingleTaskGP(X, Y, outcome_transform=Standardize(m=1))
         mll = ExactMarginalLogLikelihood(model.likelihood, model)
         with contextlib.suppress(Exception):
             fit_gpytorch_mll(mll)
-        self._cache = _Fit(model, X, Y, version, self._target_obs())
+        self._sf_cache = _Fit(model, X, Y, version, self._target_obs())
         return model, X, Y, version
 
     def _ask_single(self, n: int, extra_pending: list[Proposal]) -> list[Proposal]:
@@ -367,19 +380,20 @@ class Optimizer:
     def _fid_value(self, name: str) -> float:
         return self._kind.fidelity_value(self.fids, self.fids.index(name))
 
-    def _inputs(self, proposals: list[Proposal]) -> torch.Tensor:
+    def _inputs(self, proposals: list[Proposal], mf: bool | None = None) -> torch.Tensor:
         """Model inputs of proposals: encoded design (+ fidelity column when multi-fidelity)."""
+        mf = self.multi_fidelity if mf is None else mf
         rows = []
         for p in proposals:
             x = self.space.encode(p.params)
-            if self.multi_fidelity:
+            if mf:
                 x = torch.cat([x, torch.tensor([self._fid_value(p.fidelity)], dtype=torch.double)])
             rows.append(x)
         return torch.stack(rows)
 
-    def _fit_general(self) -> _Fit:
+    def _fit_general(self, mf: bool | None = None) -> _Fit:
         """Fit the model on the observations it uses (cached by training data)."""
-        if not self.multi_fidelity:
+        if not (self.multi_fidelity if mf is None else mf):
             model, X, Y, version = self._fit()
             return _Fit(model, X, Y, version, self._target_obs())
         obs = list(self._obs)
@@ -410,6 +424,32 @@ class Optimizer:
         }
         self._cache = _Fit(model, X, Y, version, obs)
         return self._cache
+
+    def _use_cheap_fidelities(self) -> bool:
+        """The fidelity gate: whether the cheaper fidelities currently help (see ``__init__``).
+
+        Leave-one-out log predictive density (closed form, hyperparameters fixed) of every
+        target observation, in the model frame, under the multi-fidelity model (all data) and
+        under a GP on the target observations alone. The result is kept in :attr:`gate`.
+        """
+        if not (self.multi_fidelity and self.fidelity_gate):
+            return self.multi_fidelity
+        obs = self._target_obs()
+        if len(obs) < GATE_MIN_TARGET:
+            self.gate = {"open": True, "reason": f"fewer than {GATE_MIN_TARGET} target points"}
+            return True
+        fit = self._fit_general(mf=True)
+        sf = self._fit_general(mf=False)
+        rows = torch.tensor([o.proposal.fidelity == self.fids.target for o in fit.obs])
+        try:
+            lpd_mf = float(loo_log_density(fit.model)[rows].mean())
+            lpd_sf = float(loo_log_density(sf.model).mean())
+        except Exception as exc:  # noqa: BLE001 - a model without closed-form LOO: keep MF
+            self.gate = {"open": True, "reason": f"no leave-one-out ({type(exc).__name__})"}
+            return True
+        is_open = lpd_mf > lpd_sf
+        self.gate = {"open": is_open, "loo_mf": lpd_mf, "loo_target_only": lpd_sf}
+        return is_open
 
     def _feasibility(self) -> Feasibility | None:
         if not self._failed:
@@ -447,10 +487,13 @@ class Optimizer:
 
     def _ask_general(self, n: int, extra_pending: list[Proposal]) -> list[Proposal]:
         """Greedy sequential batch: each pick is pending for the next one."""
-        fit = self._fit_general()
-        entry = self._entry
+        mf = self._use_cheap_fidelities()
+        fit = self._fit_general(mf)
+        entry = self._entry if mf or not self.multi_fidelity else get_acquisition(GATED)
         d = self.space.dim
         pending = list(self._pending.values()) + extra_pending
+        if not mf:  # pending proposals at other fidelities do not compete at the target
+            pending = [p for p in pending if p.fidelity == self.fids.target]
         gen = torch.Generator().manual_seed(self.seed + 7919 * len(fit.X) + len(pending))
         feas = self._feasibility()
         target = self.fids.target
@@ -458,7 +501,7 @@ class Optimizer:
         best_f = fit.Y[tmask].max() if bool(tmask.any()) else fit.Y.max()
 
         cat_patterns = self.space.categorical_patterns()
-        if self.multi_fidelity:
+        if mf:
             choices = self.fids.names if entry.multi_fidelity else [target]
             patterns = [{d: self._fid_value(f), **c} for f in choices for c in cat_patterns]
             fvals = [self._fid_value(f) for f in self.fids.names]
@@ -484,7 +527,7 @@ class Optimizer:
         out: list[Proposal] = []
         for i in range(n):
             in_flight = pending + out
-            X_pending = self._inputs(in_flight) if in_flight else None
+            X_pending = self._inputs(in_flight, mf) if in_flight else None
             model = fit.model
             if X_pending is not None and entry.pending == "believer":
                 model = self._believe(model, X_pending)
@@ -495,9 +538,9 @@ class Optimizer:
                 train_Y=fit.Y,
                 best_f=best_f,
                 X_pending=X_pending if entry.pending == "native" else None,
-                multi_fidelity=self.multi_fidelity,
-                fidelity_column=d if self.multi_fidelity else None,
-                target_value=self._fid_value(target) if self.multi_fidelity else 1.0,
+                multi_fidelity=mf,
+                fidelity_column=d if mf else None,
+                target_value=self._fid_value(target) if mf else 1.0,
                 cost_model=cost_model,
                 project=self._project,
                 candidate_set=candidate_set,
@@ -505,7 +548,7 @@ class Optimizer:
             )
             acqf = entry.builder(ctx)
             x, val = self._maximize(acqf, bounds, patterns, gen, feas, entry.log_scale)
-            if self.multi_fidelity:
+            if mf:
                 fvals = torch.tensor([self._fid_value(f) for f in self.fids.names])
                 fi = int(torch.argmin((fvals - float(x[d])).abs()))
             else:
@@ -517,7 +560,7 @@ class Optimizer:
                     cost=self.fids.costs[fi],
                     model_version=fit.version,
                     acquisition_value=val,
-                    strategy=self.acquisition,
+                    strategy=entry.name,
                 )
             )
         return out
@@ -574,7 +617,7 @@ class Optimizer:
             raise LabError("nothing observed at the target fidelity yet")
         if len(obs) < 2:
             return obs[0].proposal
-        if not self.multi_fidelity:
+        if not self._use_cheap_fidelities():
             model, X, _, _ = self._fit()
             with torch.no_grad():
                 mean = model.posterior(X).mean.squeeze(-1)

@@ -1,0 +1,920 @@
+"""Benchmark of the multi-fidelity optimiser against baselines and peers.
+
+    python benchmarks/optimizer.py --out DIR [--full | --quick] [--seeds N] [--jobs N]
+        [--problems a,b] [--strategies x,y] [--interface-truth module:function]
+        [--interface-campaign campaigns/x.yaml]
+
+Problems (budgets in full-fidelity cost units: interface 15, hartmann 30, branin 10,
+negative_control 30; fidelity costs 0.05 / 0.25 / 1 for interface, 0.1 / 0.3 / 1 for the
+synthetic problems):
+
+``interface``
+    The simulated reference world: ``simulators.truths:demo_interface`` over the demo
+    campaign's design space, fidelities ``calculation`` (biased, deterministic), ``screening``
+    (10 % noise) and ``full``. Switch the truth with ``--interface-truth`` and the design
+    space and fidelities with ``--interface-campaign`` (or edit :data:`INTERFACE_TRUTH`).
+``hartmann``, ``branin``
+    BoTorch's ``AugmentedHartmann`` (6-D, maximised) and ``AugmentedBranin`` (2-D, minimised)
+    with fidelity levels s = 0.5 / 0.75 / 1.
+``negative_control``
+    Hartmann-6 at the target; both cheap fidelities return an unrelated smooth function
+    (random Fourier features), so they carry no information about the target.
+
+Strategies: ``random`` (uniform designs at the target, best observed), ``sf_qlognei`` (target
+fidelity only, ``SingleTaskGP`` + qLogNEI), ``mf_gp`` (the optimiser's multi-fidelity default
+on plain descriptors), ``mf_surrogate`` (multi-fidelity with the project's surrogate: until the
+interface-aware surrogate lands this IS ``mf_gp``, re-labelled; the output says so), and the
+single-fidelity peers ``ax`` (Ax ``Client``) and ``baybe`` (BayBE ``Campaign``) from the
+optional extra ``peers`` (skipped with a note when not installed). Variants for ablations:
+``mf[model=mf_ltk,acq=mf_kg]``.
+
+Metrics, per seed: simple regret of the recommendation at the target fidelity (normalised:
+``|f(x_rec) - f*| / |f_ref - f*|`` with ``f_ref`` the median over uniform random designs, so
+1 = a typical random design and 0 = the optimum) against cumulative cost; cost to reach
+regret <= 5 % (the whole budget when never reached; ``reached`` = fraction of seeds that
+did); acceleration = random's cost to target / the strategy's (``random`` runs with a
+budget :data:`RANDOM_BUDGET_FACTOR` times larger, since its evaluations are free here, so
+that its cost to target is measured rather than censored); median and 10-90 % band over seeds.
+
+Writes ``DIR/summary.json`` (``{problem: {strategy: {"cost_to_target", "reached",
+"final_regret"}}}``, medians), ``DIR/steps.csv`` (every step), ``DIR/report.json`` (bands,
+accelerations, proposal times, notes), ``DIR/summary.md`` and ``DIR/convergence_<problem>.png``.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+import argparse
+import csv
+import importlib
+import importlib.util
+import json
+import logging
+import math
+import multiprocessing as mp
+import re
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+TARGET_REGRET = 0.05
+RANDOM_BUDGET_FACTOR = 20
+MAX_STEPS = 300
+"""Safety cap on the steps of one run (a run that reaches it stops early; see the CSV)."""
+
+INTERFACE_TRUTH = "simulators.truths:demo_interface"
+INTERFACE_PARAMETERS: list[dict[str, Any]] = [
+    {"name": "precursor_volume_ul", "type": "continuous", "low": 2.0, "high": 40.0, "unit": "uL"},
+    {"name": "solvent_volume_ul", "type": "continuous", "low": 0.0, "high": 40.0, "unit": "uL"},
+    {
+        "name": "precursor_rate_ul_min",
+        "type": "continuous",
+        "low": 20.0,
+        "high": 400.0,
+        "unit": "uL/min",
+    },
+]
+INTERFACE_FIDELITIES: list[dict[str, Any]] = [
+    {"name": "calculation", "cost": 0.05, "route": "calculation"},
+    {"name": "screening", "cost": 0.25, "route": "impedance_single"},
+    {"name": "full", "cost": 1.0, "route": "impedance_sweep"},
+]
+SYNTHETIC_FIDELITIES = [("low", 0.1, 0.5), ("mid", 0.3, 0.75), ("full", 1.0, 1.0)]
+"""Name, cost and fidelity level s of the synthetic problems' fidelities."""
+
+DEFAULT_STRATEGIES = ["random", "sf_qlognei", "mf_gp", "mf_surrogate", "ax", "baybe"]
+PEERS = {"ax": "ax", "baybe": "baybe"}
+MF_SURROGATE_NOTE = (
+    "mf_surrogate = mf_gp re-labelled: the interface-aware surrogate has not landed, so this "
+    "is the multi-fidelity GP on plain descriptors (same runs, same numbers)"
+)
+
+
+# ---------------------------------------------------------------------------------- problems
+@dataclass
+class Problem:
+    """A benchmark problem.
+
+    Attributes:
+        name: Problem name.
+        campaign: Campaign mapping (validated by :func:`lab.spec.parse_campaign`).
+        truth: ``truth(params, fidelity, rng) -> value`` in campaign units.
+        true_value: Noise-free target-fidelity value of a design.
+        budget: Budget in full-fidelity cost units.
+        f_star: Optimal target value.
+        f_ref: Median target value over uniform random designs.
+        note: One line on what the problem tests.
+    """
+
+    name: str
+    campaign: dict[str, Any]
+    truth: Callable[[dict[str, Any], str, np.random.Generator], float]
+    true_value: Callable[[dict[str, Any]], float]
+    budget: float
+    f_star: float = math.nan
+    f_ref: float = math.nan
+    note: str = ""
+
+    @property
+    def minimize(self) -> bool:
+        return self.campaign["objective"]["direction"] == "minimize"
+
+    @property
+    def target(self) -> str:
+        return self.campaign["target_fidelity"]
+
+    def regret(self, value: float) -> float:
+        """Normalised simple regret of a target value (0 = optimum, 1 = median random)."""
+        gap = self.f_ref - self.f_star
+        return max(0.0, (value - self.f_star) / gap)
+
+    def spec(self, single_fidelity: bool = False) -> Any:
+        from lab.spec import parse_campaign
+
+        data = dict(self.campaign)
+        if single_fidelity:
+            data["fidelities"] = [f for f in data["fidelities"] if f["name"] == self.target]
+        return parse_campaign(data, f"<benchmark {self.name}>")
+
+
+def _campaign(
+    name: str,
+    parameters: list[dict[str, Any]],
+    fidelities: list[dict[str, Any]],
+    direction: str,
+    log_transform: bool,
+    n_init: int,
+    budget: float,
+    target: str = "full",
+) -> dict[str, Any]:
+    return {
+        "name": f"bench-{name}",
+        "interface": {"substrate": "bench", "other_phase": "bench"},
+        "parameters": parameters,
+        "objective": {
+            "name": "objective",
+            "unit": "1",
+            "direction": direction,
+            "log_transform": log_transform,
+        },
+        "fidelities": fidelities,
+        "target_fidelity": target,
+        "budget": budget,
+        "initial_design": n_init,
+    }
+
+
+def _load(ref: str) -> Callable[..., float]:
+    module, _, attr = ref.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def _unit_params(d: int) -> list[dict[str, Any]]:
+    return [
+        {"name": f"x{i + 1}", "type": "continuous", "low": 0.0, "high": 1.0, "unit": "1"}
+        for i in range(d)
+    ]
+
+
+def _synthetic_fids() -> list[dict[str, Any]]:
+    return [{"name": n, "cost": c, "route": "calculation"} for n, c, _ in SYNTHETIC_FIDELITIES]
+
+
+def _botorch_truth(fn: Any, names: list[str], bounds: list[tuple[float, float]]) -> Callable:
+    import torch
+
+    levels = {n: s for n, _, s in SYNTHETIC_FIDELITIES}
+
+    def truth(params: dict[str, Any], fidelity: str, rng: np.random.Generator) -> float:
+        x = [lo + (hi - lo) * float(params[n]) for n, (lo, hi) in zip(names, bounds, strict=True)]
+        X = torch.tensor([[*x, levels[fidelity]]], dtype=torch.double)
+        return float(fn.forward(X, noise=False))  # forward applies ``negate``
+
+    return truth
+
+
+def _rff(d: int, seed: int, n: int = 64, scale: float = 4.0) -> Callable[[np.ndarray], float]:
+    """A fixed smooth random function on [0, 1]^d (random Fourier features)."""
+    g = np.random.default_rng(seed)
+    W = g.normal(0.0, scale, size=(n, d))
+    b = g.uniform(0.0, 2 * math.pi, size=n)
+    a = g.normal(0.0, 1.0, size=n) * math.sqrt(2.0 / n)
+    return lambda x: float(0.3 + 0.4 * (a @ np.cos(W @ x + b)))
+
+
+def make_problems(
+    interface_truth: str = INTERFACE_TRUTH, interface_campaign: str | None = None
+) -> dict[str, Problem]:
+    """The benchmark problems (``f_star`` and ``f_ref`` filled in by :func:`calibrate`)."""
+    from botorch.test_functions.multi_fidelity import AugmentedBranin, AugmentedHartmann
+
+    # interface ---------------------------------------------------------------------------
+    itruth = _load(interface_truth)
+    params, fids = INTERFACE_PARAMETERS, INTERFACE_FIDELITIES
+    direction, log_t = "minimize", True
+    if interface_campaign:
+        from lab.spec import load_campaign
+
+        c = load_campaign(interface_campaign)
+        params = [p.model_dump() for p in c.parameters]
+        if len(c.fidelities) > 1:
+            fids = [{"name": f.name, "cost": f.cost, "route": f.route} for f in c.fidelities]
+        direction, log_t = c.objective.direction, c.objective.log_transform
+    tname = max(fids, key=lambda f: f["cost"])["name"]
+    interface = Problem(
+        "interface",
+        _campaign("interface", params, fids, direction, log_t, 6, 15.0, target=tname),
+        truth=itruth,
+        true_value=lambda p, _t=itruth, _n=tname: float(_t(p, _n, np.random.default_rng(0))),
+        budget=15.0,
+        note=f"{interface_truth}; fidelities "
+        + ", ".join(f"{f['name']} ({f['cost']:g})" for f in fids),
+    )
+
+    # hartmann ------------------------------------------------------------------------------
+    h = AugmentedHartmann(negate=True)
+    names6 = [f"x{i + 1}" for i in range(6)]
+    htruth = _botorch_truth(h, names6, [(0.0, 1.0)] * 6)
+    hartmann = Problem(
+        "hartmann",
+        _campaign("hartmann", _unit_params(6), _synthetic_fids(), "maximize", False, 10, 30.0),
+        truth=htruth,
+        true_value=lambda p: htruth(p, "full", np.random.default_rng(0)),
+        budget=30.0,
+        f_star=3.32237,
+        note="AugmentedHartmann (negated, maximised), s = 0.5 / 0.75 / 1",
+    )
+
+    # branin --------------------------------------------------------------------------------
+    br = AugmentedBranin()
+    names2 = ["x1", "x2"]
+    btruth = _botorch_truth(br, names2, [(-5.0, 10.0), (0.0, 15.0)])
+    branin = Problem(
+        "branin",
+        _campaign("branin", _unit_params(2), _synthetic_fids(), "minimize", True, 4, 10.0),
+        truth=btruth,
+        true_value=lambda p: btruth(p, "full", np.random.default_rng(0)),
+        budget=10.0,
+        f_star=0.397887,
+        note="AugmentedBranin (minimised), s = 0.5 / 0.75 / 1, inputs scaled to the unit box",
+    )
+
+    # negative control ----------------------------------------------------------------------
+    g = _rff(6, seed=1234)
+
+    def ntruth(params: dict[str, Any], fidelity: str, rng: np.random.Generator) -> float:
+        if fidelity == "full":
+            return htruth(params, "full", rng)
+        return g(np.array([float(params[n]) for n in names6]))
+
+    negative = Problem(
+        "negative_control",
+        _campaign(
+            "negative_control", _unit_params(6), _synthetic_fids(), "maximize", False, 10, 30.0
+        ),
+        truth=ntruth,
+        true_value=lambda p: htruth(p, "full", np.random.default_rng(0)),
+        budget=30.0,
+        f_star=3.32237,
+        note="Hartmann-6 at the target; low and mid return an unrelated smooth function",
+    )
+    return {p.name: p for p in (interface, hartmann, branin, negative)}
+
+
+def calibrate(problem: Problem, n: int = 2048) -> Problem:
+    """Fill in ``f_ref`` (median of random designs) and, if unknown, ``f_star``."""
+    import torch
+    from scipy.optimize import minimize
+
+    from lab.optimize._space import DesignSpace
+
+    space = DesignSpace(problem.spec())
+    gen = torch.Generator().manual_seed(20261126)
+    X = space.random(n, gen)
+    designs = [space.decode(x) for x in X]
+    vals = np.array([problem.true_value(p) for p in designs])
+    problem.f_ref = float(np.median(vals))
+    if math.isnan(problem.f_star):
+        sign = 1.0 if problem.minimize else -1.0
+        cont = space.continuous_columns
+        best = math.inf
+        for i in np.argsort(sign * vals)[:8]:
+            x0 = X[i].clone()
+
+            def f(u: np.ndarray, x0: Any = x0) -> float:
+                x = x0.clone()
+                x[cont] = torch.tensor(np.clip(u, 0.0, 1.0), dtype=torch.double)
+                return sign * problem.true_value(space.decode(x))
+
+            res = minimize(f, x0[cont].numpy(), method="Nelder-Mead", options={"xatol": 1e-6})
+            best = min(best, float(res.fun))
+        problem.f_star = sign * best
+    return problem
+
+
+# -------------------------------------------------------------------------------- strategies
+@dataclass
+class Step:
+    problem: str
+    strategy: str
+    seed: int
+    step: int
+    fidelity: str
+    cost: float
+    cumulative_cost: float
+    value: float
+    regret: float
+    propose_cpu_s: float
+    propose_wall_s: float
+
+
+@dataclass
+class Run:
+    problem: str
+    strategy: str
+    seed: int
+    budget: float
+    steps: list[Step] = field(default_factory=list)
+    wall_s: float = 0.0
+    cpu_s: float = 0.0
+    error: str | None = None
+
+
+def _parse_strategy(name: str) -> tuple[str, dict[str, str]]:
+    m = re.fullmatch(r"(\w+)(?:\[(.*)\])?", name)
+    if not m:
+        raise SystemExit(f"bad strategy name {name!r}")
+    opts = dict(kv.split("=", 1) for kv in m.group(2).split(",")) if m.group(2) else {}
+    return m.group(1), opts
+
+
+def _run_optimizer(
+    problem: Problem, run: Run, opts: dict[str, str], single: bool, quick: bool
+) -> None:
+    from lab.errors import LabError
+    from lab.optimize import Optimizer
+
+    spec = problem.spec(single_fidelity=single)
+    kw: dict[str, Any] = {"num_restarts": 4, "raw_samples": 128 if quick else 256}
+    if "model" in opts:
+        kw["model"] = opts["model"]
+    if "acq" in opts:
+        kw["acquisition"] = opts["acq"]
+    opt = Optimizer(spec, seed=run.seed, **kw)
+    rng = np.random.default_rng(10_000 + run.seed)
+    spent, regret = 0.0, 1.0
+    for i in range(MAX_STEPS):
+        t0, c0 = time.perf_counter(), time.process_time()
+        (p,) = opt.ask(1)
+        dt, dc = time.perf_counter() - t0, time.process_time() - c0
+        if spent + p.cost > run.budget + 1e-9:
+            break
+        v = problem.truth(p.params, p.fidelity, rng)
+        opt.tell(p, v)
+        spent += p.cost
+        try:
+            regret = problem.regret(problem.true_value(opt.recommend().params))
+        except LabError:  # nothing at the target yet
+            regret = 1.0
+        run.steps.append(
+            Step(
+                problem.name,
+                run.strategy,
+                run.seed,
+                i,
+                p.fidelity,
+                p.cost,
+                spent,
+                v,
+                regret,
+                dc,
+                dt,
+            )
+        )
+
+
+def _run_random(problem: Problem, run: Run) -> None:
+    import torch
+
+    from lab.optimize._space import DesignSpace
+
+    space = DesignSpace(problem.spec(single_fidelity=True))
+    gen = torch.Generator().manual_seed(run.seed)
+    target = problem.target
+    best = math.inf
+    n = int(run.budget * RANDOM_BUDGET_FACTOR)
+    X = space.random(n, gen)
+    for i in range(n):
+        params = space.decode(X[i])
+        v = problem.true_value(params)
+        best = min(best, problem.regret(v))
+        run.steps.append(
+            Step(problem.name, run.strategy, run.seed, i, target, 1.0, i + 1.0, v, best, 0.0, 0.0)
+        )
+
+
+def _run_ax(problem: Problem, run: Run, n_init: int) -> None:
+    from ax.api.client import Client
+    from ax.api.configs import ChoiceParameterConfig, RangeParameterConfig
+
+    for name in ("ax", "pyro", "botorch"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    spec = problem.spec(single_fidelity=True)
+    client = Client(random_seed=run.seed)
+    parameters: list[Any] = []
+    for p in spec.parameters:
+        if p.type == "continuous":
+            parameters.append(RangeParameterConfig(p.name, (p.low, p.high), "float"))
+        else:
+            parameters.append(ChoiceParameterConfig(p.name, list(p.choices), "str", False))
+    client.configure_experiment(parameters=parameters, name=f"bench-{problem.name}")
+    client.configure_optimization(objective="-y" if problem.minimize else "y")
+    client.configure_generation_strategy(
+        initialization_budget=n_init, initialization_random_seed=run.seed
+    )
+    rng = np.random.default_rng(10_000 + run.seed)
+    spent = 0.0
+    for i in range(min(MAX_STEPS, int(run.budget))):
+        t0, c0 = time.perf_counter(), time.process_time()
+        trials = client.get_next_trials(max_trials=1)
+        dt, dc = time.perf_counter() - t0, time.process_time() - c0
+        (idx, params), *_ = trials.items()
+        v = problem.truth(dict(params), problem.target, rng)
+        client.complete_trial(idx, raw_data={"y": v})
+        spent += 1.0
+        best = client.get_best_parameterization()[0]
+        regret = problem.regret(problem.true_value(dict(best)))
+        run.steps.append(
+            Step(
+                problem.name,
+                run.strategy,
+                run.seed,
+                i,
+                problem.target,
+                1.0,
+                spent,
+                v,
+                regret,
+                dc,
+                dt,
+            )
+        )
+
+
+def _run_baybe(problem: Problem, run: Run, n_init: int) -> None:
+    import pandas as pd
+    from baybe import Campaign
+    from baybe.objectives import SingleTargetObjective
+    from baybe.parameters import CategoricalParameter, NumericalContinuousParameter
+    from baybe.recommenders import BotorchRecommender, RandomRecommender, TwoPhaseMetaRecommender
+    from baybe.searchspace import SearchSpace
+    from baybe.targets import NumericalTarget
+    from baybe.utils.random import set_random_seed
+
+    set_random_seed(run.seed)
+    spec = problem.spec(single_fidelity=True)
+    parameters: list[Any] = []
+    for p in spec.parameters:
+        if p.type == "continuous":
+            parameters.append(NumericalContinuousParameter(p.name, (p.low, p.high)))
+        else:
+            parameters.append(CategoricalParameter(p.name, list(p.choices)))
+    campaign = Campaign(
+        searchspace=SearchSpace.from_product(parameters),
+        objective=SingleTargetObjective(NumericalTarget("y", minimize=problem.minimize)),
+        recommender=TwoPhaseMetaRecommender(
+            initial_recommender=RandomRecommender(),
+            recommender=BotorchRecommender(),
+            switch_after=n_init,
+        ),
+    )
+    rng = np.random.default_rng(10_000 + run.seed)
+    spent, best = 0.0, math.inf
+    for i in range(min(MAX_STEPS, int(run.budget))):
+        t0, c0 = time.perf_counter(), time.process_time()
+        df = campaign.recommend(batch_size=1)
+        dt, dc = time.perf_counter() - t0, time.process_time() - c0
+        params = {k: (v.item() if hasattr(v, "item") else v) for k, v in df.iloc[0].items()}
+        v = problem.truth(params, problem.target, rng)
+        campaign.add_measurements(pd.DataFrame([{**params, "y": v}]))
+        spent += 1.0
+        best = min(best, problem.regret(problem.true_value(params)))
+        run.steps.append(
+            Step(
+                problem.name, run.strategy, run.seed, i, problem.target, 1.0, spent, v, best, dc, dt
+            )
+        )
+
+
+_PROBLEMS: dict[str, Problem] = {}
+"""The problems of this process (inherited by forked workers: closures do not pickle)."""
+
+
+def run_one(task: tuple[str, str, int, bool]) -> Run:
+    """Run one strategy on one problem (by name, see :data:`_PROBLEMS`) with one seed."""
+    pname, strategy, seed, quick = task
+    problem = _PROBLEMS[pname]
+    import torch
+
+    torch.set_num_threads(1)
+    warnings.filterwarnings("ignore")
+    base, opts = _parse_strategy(strategy)
+    run = Run(problem.name, strategy, seed, problem.budget)
+    n_init = problem.campaign["initial_design"]
+    t0, c0 = time.perf_counter(), time.process_time()
+    try:
+        if base == "random":
+            run.budget = problem.budget * RANDOM_BUDGET_FACTOR
+            _run_random(problem, run)
+        elif base == "sf_qlognei":
+            _run_optimizer(problem, run, {"acq": "qlognei"}, single=True, quick=quick)
+        elif base in ("mf_gp", "mf_surrogate", "mf"):
+            _run_optimizer(problem, run, opts, single=False, quick=quick)
+        elif base == "ax":
+            _run_ax(problem, run, n_init)
+        elif base == "baybe":
+            _run_baybe(problem, run, n_init)
+        else:
+            raise ValueError(f"unknown strategy {strategy!r}")
+    except Exception as exc:  # noqa: BLE001 - recorded in the report, the others go on
+        run.error = f"{type(exc).__name__}: {exc}"
+    run.wall_s = time.perf_counter() - t0
+    run.cpu_s = time.process_time() - c0
+    return run
+
+
+# ---------------------------------------------------------------------------------- metrics
+def regret_at(run: Run, cost: float) -> float:
+    """Regret of the recommendation after spending ``cost``."""
+    r = 1.0
+    for s in run.steps:
+        if s.cumulative_cost > cost + 1e-9:
+            break
+        r = s.regret
+    return r
+
+
+def cost_to_target(run: Run, budget: float) -> tuple[float, bool]:
+    """Cumulative cost when the regret first reaches the target (the budget when never)."""
+    for s in run.steps:
+        if s.regret <= TARGET_REGRET:
+            return s.cumulative_cost, True
+    return budget, False
+
+
+def _q(values: list[float], q: float) -> float:
+    return float(np.quantile(np.asarray(values, dtype=float), q)) if values else math.nan
+
+
+def summarise(problems: dict[str, Problem], runs: list[Run]) -> tuple[dict, dict]:
+    """``summary`` (the fixed shape) and ``report`` (bands, accelerations, timings)."""
+    summary: dict[str, dict[str, dict[str, float]]] = {}
+    report: dict[str, Any] = {}
+    for pname, problem in problems.items():
+        summary[pname], report[pname] = {}, {"problem": problem.note, "strategies": {}}
+        report[pname]["f_star"], report[pname]["f_ref"] = problem.f_star, problem.f_ref
+        report[pname]["budget"] = problem.budget
+        by_strategy: dict[str, list[Run]] = {}
+        for r in runs:
+            if r.problem == pname:
+                by_strategy.setdefault(r.strategy, []).append(r)
+        for sname, rs in by_strategy.items():
+            ok = [r for r in rs if r.error is None]
+            if not ok:
+                report[pname]["strategies"][sname] = {"errors": [r.error for r in rs]}
+                continue
+            budget = ok[0].budget
+            ctt = [cost_to_target(r, budget) for r in ok]
+            costs = [c for c, _ in ctt]
+            final = [regret_at(r, problem.budget) for r in ok]
+            times = [s.propose_cpu_s for r in ok for s in r.steps]
+            walls = [s.propose_wall_s for r in ok for s in r.steps]
+            summary[pname][sname] = {
+                "cost_to_target": float(np.median(costs)),
+                "reached": float(np.mean([hit for _, hit in ctt])),
+                "final_regret": float(np.median(final)),
+            }
+            report[pname]["strategies"][sname] = {
+                **summary[pname][sname],
+                "cost_to_target_p10": _q(costs, 0.1),
+                "cost_to_target_p90": _q(costs, 0.9),
+                "final_regret_p10": _q(final, 0.1),
+                "final_regret_p90": _q(final, 0.9),
+                "budget": budget,
+                "seeds": len(ok),
+                "errors": [r.error for r in rs if r.error],
+                "propose_cpu_s_mean": float(np.mean(times)) if times else 0.0,
+                "propose_cpu_s_max": float(np.max(times)) if times else 0.0,
+                "propose_wall_s_mean": float(np.mean(walls)) if walls else 0.0,
+                "steps_mean": float(np.mean([len(r.steps) for r in ok])),
+                "wall_s_mean": float(np.mean([r.wall_s for r in ok])),
+                "cpu_s_mean": float(np.mean([r.cpu_s for r in ok])),
+                "cost_by_fidelity": _cost_by_fidelity(ok),
+            }
+        strat = report[pname]["strategies"]
+        for sname, row in strat.items():
+            if "cost_to_target" not in row:
+                continue
+            for ref in ("random", "sf_qlognei"):
+                if ref in strat and "cost_to_target" in strat[ref] and sname != ref:
+                    row[f"vs_{ref}"] = strat[ref]["cost_to_target"] / max(
+                        row["cost_to_target"], 1e-9
+                    )
+                    row[f"vs_{ref}_censored"] = strat[ref]["reached"] < 0.5
+    return summary, report
+
+
+def _cost_by_fidelity(runs: list[Run]) -> dict[str, float]:
+    tot: dict[str, float] = {}
+    for r in runs:
+        for s in r.steps:
+            tot[s.fidelity] = tot.get(s.fidelity, 0.0) + s.cost / len(runs)
+    return {k: round(v, 3) for k, v in tot.items()}
+
+
+def plot(problem: Problem, runs: list[Run], path: Path) -> None:
+    """Median regret against cumulative cost with the 10-90 % band, one line per strategy."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    grid = np.linspace(0.0, problem.budget, 200)
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    strategies: dict[str, list[Run]] = {}
+    for r in runs:
+        if r.problem == problem.name and r.error is None:
+            strategies.setdefault(r.strategy, []).append(r)
+    for sname, rs in strategies.items():
+        curves = np.array([[regret_at(r, c) for c in grid] for r in rs])
+        curves = np.maximum(curves, 1e-4)
+        med = np.median(curves, axis=0)
+        (line,) = ax.plot(grid, med, label=f"{sname} (n={len(rs)})")
+        if len(rs) > 1:
+            lo, hi = np.quantile(curves, 0.1, axis=0), np.quantile(curves, 0.9, axis=0)
+            ax.fill_between(grid, lo, hi, color=line.get_color(), alpha=0.15)
+    ax.axhline(TARGET_REGRET, color="grey", ls="--", lw=0.8)
+    ax.set_yscale("log")
+    ax.set_xlabel("cumulative cost (full-fidelity units)")
+    ax.set_ylabel("normalised regret of the recommendation")
+    ax.set_title(f"{problem.name}: median and 10-90 % band")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_outputs(out: Path, problems: dict[str, Problem], runs: list[Run], notes: list[str]):
+    """Write summary.json, report.json, steps.csv, summary.md and the plots."""
+    out.mkdir(parents=True, exist_ok=True)
+    summary, report = summarise(problems, runs)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
+    (out / "report.json").write_text(json.dumps({"notes": notes, "problems": report}, indent=2))
+    with (out / "steps.csv").open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(list(Step.__dataclass_fields__))
+        for r in runs:
+            for s in r.steps:
+                w.writerow([getattr(s, k) for k in Step.__dataclass_fields__])
+    lines = ["# Optimiser benchmark", "", *[f"- {n}" for n in notes], ""]
+    for pname, rep in report.items():
+        lines += [
+            f"## {pname} (budget {rep['budget']:g}; {rep['problem']})",
+            "",
+            "| strategy | cost to target (p10-p90) | reached | final regret | vs random "
+            "| vs sf_qlognei | CPU s/proposal (max) | cost by fidelity |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for sname, row in rep["strategies"].items():
+            if "cost_to_target" not in row:
+                lines.append(f"| {sname} | error: {row['errors'][0]} |||||||")
+                continue
+            vr = row.get("vs_random")
+            vs = row.get("vs_sf_qlognei")
+            vr_s = (
+                "" if vr is None else (">=" if row.get("vs_random_censored") else "") + f"{vr:.1f}x"
+            )
+            vs_s = "" if vs is None else f"{1 / vs:.2f}x cost"
+            lines.append(
+                f"| {sname} | {row['cost_to_target']:.2f} ({row['cost_to_target_p10']:.2f}-"
+                f"{row['cost_to_target_p90']:.2f}) | {row['reached']:.2f} | "
+                f"{row['final_regret']:.4f} | {vr_s} | {vs_s} | {row['propose_cpu_s_mean']:.2f} "
+                f"({row['propose_cpu_s_max']:.2f}) | {row['cost_by_fidelity']} |"
+            )
+        lines.append("")
+    (out / "summary.md").write_text("\n".join(lines))
+    for problem in problems.values():
+        plot(problem, runs, out / f"convergence_{problem.name}.png")
+    return summary, report
+
+
+# ---------------------------------------------------------------------- model comparison
+MODEL_KINDS = ["mf_ar1", "mf_mt", "mf_ltk", "mf_ds", "mf_feature"]
+FIDELITY_MIX = (0.5, 0.3, 0.2)
+"""Share of training points at the cheapest, middle and target fidelity (cheap-heavy, as a
+cost-aware search produces)."""
+
+
+def compare_models(
+    problems: dict[str, Problem], sizes: tuple[int, ...], seeds: int, kinds: list[str]
+) -> dict[str, Any]:
+    """Held-out accuracy at the target fidelity of each model kind, trained on mixed data.
+
+    For each problem, size and seed: ``n`` uniform random designs, each at a fidelity drawn
+    with :data:`FIDELITY_MIX` (cheapest first); the model is fitted through the optimiser's
+    own code path and scored on 500 random designs at the target (noise-free truth, model
+    frame): RMSE relative to the target's standard deviation, mean negative log predictive
+    density, and fit time.
+    """
+    import torch
+
+    from lab.optimize import Optimizer, Proposal
+    from lab.optimize._space import DesignSpace, FidelitySet
+
+    out: dict[str, Any] = {}
+    for pname, problem in problems.items():
+        spec = problem.spec()
+        space, fids = DesignSpace(spec), FidelitySet(spec)
+        order = fids.by_cost()
+        gen = torch.Generator().manual_seed(7)
+        Xt = space.random(500, gen)
+        yt = torch.tensor([problem.true_value(space.decode(x)) for x in Xt], dtype=torch.double)
+        if spec.objective.log_transform:
+            yt = yt.log()
+        if problem.minimize:
+            yt = -yt
+        out[pname] = {}
+        for kind in kinds:
+            rows = []
+            for n in sizes:
+                for seed in range(seeds):
+                    g = torch.Generator().manual_seed(1000 * seed + n)
+                    rng = np.random.default_rng(seed)
+                    opt = Optimizer(spec, seed=seed, model=kind)
+                    X = space.random(n, g)
+                    mix = torch.tensor(FIDELITY_MIX[: len(order)], dtype=torch.double)
+                    which = torch.multinomial(mix / mix.sum(), n, True, generator=g).tolist()
+                    which[:2] = [len(order) - 1] * 2  # at least two target points
+                    for x, w in zip(X, which, strict=True):
+                        f = fids.names[order[w]]
+                        params = space.decode(x)
+                        p = Proposal(params, f, fids.cost_of(f), "data", strategy="data")
+                        opt.tell(p, problem.truth(params, f, rng))
+                    t0 = time.perf_counter()
+                    fit = opt._fit_general()
+                    dt = time.perf_counter() - t0
+                    Xq = Xt
+                    if opt.multi_fidelity:
+                        col = torch.full((len(Xt), 1), opt._fid_value(fids.target))
+                        Xq = torch.cat([Xt, col.double()], -1)
+                    with torch.no_grad():
+                        post = fit.model.posterior(Xq, observation_noise=False)
+                        mu = post.mean.squeeze(-1)
+                        sd = post.variance.squeeze(-1).clamp_min(1e-12).sqrt()
+                    rmse = float(((mu - yt) ** 2).mean().sqrt() / yt.std())
+                    nlpd = float(
+                        (
+                            0.5 * ((mu - yt) / sd) ** 2 + sd.log() + 0.5 * math.log(2 * math.pi)
+                        ).mean()
+                    )
+                    rows.append({"n": n, "seed": seed, "rmse": rmse, "nlpd": nlpd, "fit_s": dt})
+            out[pname][kind] = {
+                str(n): {
+                    k: float(np.median([r[k] for r in rows if r["n"] == n]))
+                    for k in ("rmse", "nlpd", "fit_s")
+                }
+                for n in sizes
+            }
+            print(pname, kind, json.dumps(out[pname][kind]), flush=True)
+    return out
+
+
+# -------------------------------------------------------------------------------------- CLI
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", required=True, type=Path, help="output directory")
+    mode = ap.add_mutually_exclusive_group()
+    mode.add_argument("--full", action="store_true", help="20 seeds")
+    mode.add_argument("--quick", action="store_true", help="smoke run: tiny budget, 1 seed")
+    ap.add_argument("--seeds", type=int, help="number of seeds (default 5; 20 with --full)")
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes")
+    ap.add_argument("--problems", help="comma-separated subset of problems")
+    ap.add_argument("--strategies", help="comma-separated strategies (default: all)")
+    ap.add_argument("--budget-scale", type=float, default=1.0, help="scale every budget")
+    ap.add_argument("--interface-truth", default=INTERFACE_TRUTH, help="module:function")
+    ap.add_argument("--interface-campaign", help="campaign file for the interface problem")
+    ap.add_argument(
+        "--compare-models",
+        action="store_true",
+        help="instead of the benchmark, score the model kinds on held-out target data",
+    )
+    args = ap.parse_args(argv)
+
+    warnings.filterwarnings("ignore")
+    problems = make_problems(args.interface_truth, args.interface_campaign)
+    seeds = args.seeds or (20 if args.full else 1 if args.quick else 5)
+    strategies = args.strategies.split(",") if args.strategies else list(DEFAULT_STRATEGIES)
+    if args.quick:
+        problems = {k: problems[k] for k in ("branin", "interface")}
+        if not args.strategies:
+            strategies = ["random", "sf_qlognei", "mf_gp", "mf_surrogate"]
+        for p in problems.values():
+            p.budget = 3.0
+            p.campaign["initial_design"] = 3
+    if args.problems:
+        problems = {k: problems[k] for k in args.problems.split(",")}
+    for p in problems.values():
+        p.budget *= args.budget_scale
+        calibrate(p)
+
+    if args.compare_models:
+        kinds = args.strategies.split(",") if args.strategies else MODEL_KINDS
+        res = compare_models(problems, (30, 90), args.seeds or 3, kinds)
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "models.json").write_text(json.dumps(res, indent=2))
+        return 0
+
+    notes: list[str] = [
+        f"seeds: {seeds}; target regret {TARGET_REGRET}; random runs {RANDOM_BUDGET_FACTOR}x "
+        "the budget"
+    ]
+    for peer, module in PEERS.items():
+        if peer in strategies and importlib.util.find_spec(module) is None:
+            strategies.remove(peer)
+            msg = (
+                f"{peer}: skipped, not installed (pip install -e '.[peers]' or "
+                f"pip install {'ax-platform' if peer == 'ax' else 'baybe'})"
+            )
+            notes.append(msg)
+            print(f"note: {msg}", flush=True)
+    alias = "mf_surrogate" in strategies and "mf_gp" in strategies
+    if "mf_surrogate" in strategies:
+        notes.append(MF_SURROGATE_NOTE)
+        print(f"note: {MF_SURROGATE_NOTE}", flush=True)
+    todo = [s for s in strategies if not (alias and s == "mf_surrogate")]
+    _PROBLEMS.clear()
+    _PROBLEMS.update(problems)
+    tasks = [(p, s, seed, args.quick) for p in problems for s in todo for seed in range(seeds)]
+    # slowest first, so the pool stays busy to the end
+    weight = {"baybe": 0, "ax": 1, "mf_gp": 2, "sf_qlognei": 3, "random": 9}
+    tasks.sort(key=lambda t: (weight.get(_parse_strategy(t[1])[0], 2), t[0]))
+    t0 = time.perf_counter()
+    runs: list[Run] = []
+    print(f"{len(tasks)} runs on {args.jobs} workers ...", flush=True)
+    if args.jobs > 1:
+        with mp.get_context("fork").Pool(args.jobs, maxtasksperchild=4) as pool:
+            for i, run in enumerate(pool.imap_unordered(run_one, tasks), 1):
+                runs.append(run)
+                _progress(i, len(tasks), run, t0)
+    else:
+        for i, task in enumerate(tasks, 1):
+            runs.append(run_one(task))
+            _progress(i, len(tasks), runs[-1], t0)
+    if alias:
+        for r in [r for r in runs if r.strategy == "mf_gp"]:
+            steps = [Step(**{**s.__dict__, "strategy": "mf_surrogate"}) for s in r.steps]
+            runs.append(
+                Run(r.problem, "mf_surrogate", r.seed, r.budget, steps, r.wall_s, r.cpu_s, r.error)
+            )
+    cpu = sum(r.cpu_s for r in runs if r.strategy != "mf_surrogate" or not alias)
+    notes.append(
+        f"wall time {time.perf_counter() - t0:.0f} s on {args.jobs} workers; "
+        f"{cpu:.0f} CPU s in the runs; load average at the end {os.getloadavg()[0]:.1f}"
+    )
+    write_outputs(args.out, problems, runs, notes)
+    print((args.out / "summary.md").read_text())
+    return 0
+
+
+def _progress(i: int, n: int, run: Run, t0: float) -> None:
+    status = run.error
+    if status is None:
+        problem = _PROBLEMS[run.problem]
+        c, hit = cost_to_target(run, run.budget)
+        status = (
+            f"{len(run.steps)} steps, target {'at ' + format(c, '.2f') if hit else 'not reached'}"
+            f", final regret {regret_at(run, problem.budget):.4f}"
+        )
+    print(
+        f"[{i}/{n} {time.perf_counter() - t0:6.0f}s] {run.problem}/{run.strategy}/seed{run.seed}: "
+        f"{status} ({run.wall_s:.0f}s wall, {run.cpu_s:.0f}s CPU)",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
