@@ -31,6 +31,18 @@ from serial.urlhandler import protocol_socket
 
 from drivers.errors import ConnectionLost, DriverTimeout, GarbledReply
 
+try:  # POSIX: re-opening a serial line can fail in termios itself
+    import termios
+
+    _OPEN_ERRORS: tuple[type[BaseException], ...] = (
+        serial.SerialException,
+        OSError,
+        ValueError,
+        termios.error,
+    )
+except ImportError:  # Windows
+    _OPEN_ERRORS = (serial.SerialException, OSError, ValueError)
+
 __all__ = ["PortLike", "Transport", "retry_idempotent"]
 
 _log = logging.getLogger(__name__)
@@ -119,7 +131,7 @@ class Transport:
                     timeout=poll_interval,
                     **serial_kwargs,
                 )
-            except (serial.SerialException, OSError, ValueError) as exc:
+            except _OPEN_ERRORS as exc:
                 raise ConnectionLost(
                     f"cannot open {url!r} ({exc}); check the cable, the port name or URL, and that "
                     "no other program holds the port",

@@ -19,7 +19,7 @@ from ophyd import Device, Signal
 from ophyd.status import DeviceStatus, Status
 from ophyd.utils import ReadOnlyError
 
-from drivers import NE1000, IkaLimits, LcrLimits, PumpLimits, ScpiLcr
+from drivers import NE1000, DeviceReportedError, IkaLimits, LcrLimits, PumpLimits, ScpiLcr
 from lab.errors import SafetyError, WorkcellError
 from lab.instruments import open_driver
 from lab.spec import SafetyLimits
@@ -205,7 +205,16 @@ class ImpedanceMeter(Device):
 
     def _set_freq(self, hz: float) -> float:
         self._driver.set_frequency(float(hz))
-        return self._driver.frequency()
+        self._driver.check_errors()  # a refused set point leaves the old frequency in force
+        got = self._driver.frequency()
+        if abs(got - float(hz)) > max(1e-4 * float(hz), 0.01):
+            raise DeviceReportedError(
+                f"asked for {hz:g} Hz but the meter reads back {got:g} Hz; not measuring at the "
+                "wrong frequency",
+                device=self.name,
+                code="FREQ",
+            )
+        return got
 
     def identify(self) -> dict[str, str]:
         """Manufacturer, model, serial and firmware."""
@@ -229,6 +238,8 @@ class ImpedanceMeter(Device):
                 self._driver.trigger()
                 self._driver.opc()
                 r = self._driver.fetch()
+                # A trigger the meter refused (busy) leaves the previous result in the buffer.
+                self._driver.check_errors()
                 self.z_real.put(float(r.a))
                 self.z_imag.put(float(r.b))
                 status.set_finished()

@@ -220,7 +220,9 @@ def run_experiment(
                         break
                     except Exception as exc:
                         # A device's failed status carries the driver's error as its cause.
-                        transient = isinstance(exc.__cause__ or exc, DriverError)
+                        transient = isinstance(exc, DriverError) or isinstance(
+                            exc.__cause__, DriverError
+                        )
                         store.audit(
                             "measurement_fault",
                             cid,
