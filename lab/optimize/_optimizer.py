@@ -41,8 +41,6 @@ INITIAL = "initial_design"
 DEFAULT_SF_ACQUISITION = "qlognei"
 DEFAULT_MF_ACQUISITION = "mf_gibbon"
 DEFAULT_MF_MODEL = "mf_ltk"
-VERIFY = "verify_best"
-"""Strategy of a proposal that measures the model's best design at the target fidelity."""
 GATED = "qlognei"
 """Acquisition at the target while the fidelity gate is closed."""
 GATE_MIN_TARGET = 3
@@ -65,9 +63,7 @@ class Proposal:
         model_version: Hash of the model (its training data) that chose it, or
             ``"initial_design"``.
         acquisition_value: Acquisition value at the proposal (``None`` in the initial design).
-        strategy: ``initial_design``, the acquisition's registered name, or ``verify_best``
-            (the model's best design, so far seen only at cheaper fidelities, measured at the
-            target).
+        strategy: ``initial_design`` or the acquisition's registered name.
         key: Unique id; also the experiment's idempotency key in the store.
     """
 
@@ -145,10 +141,6 @@ class Optimizer:
             (leave-one-out) than a GP on the target observations alone; when it does not,
             the optimiser proposes at the target with that GP and qLogNEI (see
             :attr:`gate`).
-        verify_best: With several fidelities, when the observed design with the best
-            posterior mean at the target has not been measured there, measure it at the
-            target (strategy ``verify_best``) before asking the acquisition; only measured
-            designs are recommended, so cheap exploration must end in a verified recipe.
     """
 
     def __init__(
@@ -162,7 +154,6 @@ class Optimizer:
         raw_samples: int = 256,
         fit_maxiter: int = FIT_MAXITER,
         fidelity_gate: bool = True,
-        verify_best: bool = True,
     ) -> None:
         self.spec = spec
         self.seed = seed
@@ -193,7 +184,6 @@ class Optimizer:
         self._pending: dict[str, Proposal] = {}
         self._n_initial_drawn = 0
         self.fidelity_gate = fidelity_gate
-        self.verify_best = verify_best
         self.gate: dict[str, Any] = {}
         self._cache: _Fit | None = None
         self._sf_cache: _Fit | None = None
@@ -535,19 +525,7 @@ class Optimizer:
             current_value = fit.model.posterior(candidate_set).mean.max()
 
         out: list[Proposal] = []
-        if mf and self.verify_best and entry.multi_fidelity:
-            best = self._unverified_best(fit, pending)
-            if best is not None:
-                out.append(
-                    Proposal(
-                        params=dict(best.params),
-                        fidelity=target,
-                        cost=self.fids.cost_of(target),
-                        model_version=fit.version,
-                        strategy=VERIFY,
-                    )
-                )
-        for i in range(len(out), n):
+        for i in range(n):
             in_flight = pending + out
             X_pending = self._inputs(in_flight, mf) if in_flight else None
             model = fit.model
@@ -629,8 +607,7 @@ class Optimizer:
 
         Only designs measured at the target are candidates (a recipe the lab has verified);
         with several fidelities their posterior mean uses every observation (cheap data
-        sharpens it), unless the fidelity gate is closed. With fewer than two target
-        observations, the first one.
+        sharpens it). With fewer than two target observations, the first one.
 
         Raises:
             LabError: If nothing has been observed at the target fidelity.
@@ -649,18 +626,6 @@ class Optimizer:
         with torch.no_grad():
             mean = fit.model.posterior(self._inputs([o.proposal for o in obs])).mean.squeeze(-1)
         return obs[int(torch.argmax(mean))].proposal
-
-    def _unverified_best(self, fit: _Fit, pending: list[Proposal]) -> Proposal | None:
-        """The observed design with the best target posterior mean, if not yet measured there."""
-        with torch.no_grad():
-            mean = fit.model.posterior(self._project(fit.X)).mean.squeeze(-1)
-        best = fit.obs[int(torch.argmax(mean))].proposal
-        x = self.space.encode(best.params)
-        target = self.fids.target
-        for p in [o.proposal for o in self._target_obs()] + pending:
-            if p.fidelity == target and torch.equal(self.space.encode(p.params), x):
-                return None
-        return best
 
     def best_observed(self) -> tuple[Proposal, float]:
         """The best observed value at the target fidelity and its proposal."""

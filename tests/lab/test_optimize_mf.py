@@ -86,16 +86,10 @@ def test_multi_fidelity_initial_design_then_cost_aware_proposals(mf_spec) -> Non
     assert {p.cost for p in init if p.fidelity == "screening"} == {0.25}
     nxt = run(opt, 3)
     for p in nxt:
-        # the acquisition, a measurement of the model's best design at the target, or (when
-        # the cheap fidelities stop helping) qLogNEI at the target
-        assert p.strategy in {"mf_gibbon", "verify_best", "qlognei"}
-        assert p.cost == opt.fids.cost_of(p.fidelity) and len(p.model_version) == 12
-        if p.strategy == "verify_best":
-            assert p.fidelity == "full" and p.acquisition_value is None
-        else:
-            assert math.isfinite(p.acquisition_value)
+        assert p.strategy == "mf_gibbon" and p.fidelity in opt.fids.names
+        assert p.cost == opt.fids.cost_of(p.fidelity)
+        assert len(p.model_version) == 12 and math.isfinite(p.acquisition_value)
         mf_spec.check_params(p.params)
-    assert "open" in opt.gate
     rec = opt.recommend()
     assert rec.fidelity == "full"
     mf_spec.check_params(rec.params)
