@@ -62,14 +62,16 @@ def test_feed_hold_and_resume(slow_world: SimulatedWorld) -> None:
     assert sim.feed(b"?").startswith(b"<Run|")
 
 
-def test_dwell_ok_after_motion(world: SimulatedWorld) -> None:
-    sim = GrblSim(world)
+def test_dwell_ok_after_motion() -> None:
+    # A slow clock (2.4 s of simulated motion = 0.24 s real) keeps the "still moving" check
+    # true even when the machine is busy.
+    sim = GrblSim(SimulatedWorld(time_scale=10.0))
     sim.on_connect()
     assert sim.feed(b"G0 X-20\nG4 P0.01\nG0 X0\n") == b"ok\r\n"  # 2.4 s sim
     assert sim.poll() == b""
     time.sleep(0.01)
     out = b""
-    deadline = time.monotonic() + 1
+    deadline = time.monotonic() + 5
     while out.count(b"ok") < 2 and time.monotonic() < deadline:
         out += sim.poll()
         time.sleep(0.002)
