@@ -23,10 +23,10 @@ synthetic problems):
 Strategies: ``random`` (uniform designs at the target, best observed), ``sf_qlognei`` (target
 fidelity only, ``SingleTaskGP`` + qLogNEI), ``mf_gp`` (the optimiser's multi-fidelity default
 on plain descriptors), ``mf_surrogate`` (multi-fidelity with the project's surrogate: until the
-interface-aware surrogate lands this IS ``mf_gp``, re-labelled; the output says so), and the
+interface-aware surrogate is wired in this IS ``mf_gp``, re-labelled; the output says so), and the
 single-fidelity peers ``ax`` (Ax ``Client``) and ``baybe`` (BayBE ``Campaign``) from the
 optional extra ``peers`` (skipped with a note when not installed). Variants for ablations:
-``mf[model=mf_ltk,acq=mf_kg]``.
+``mf[model=mf_mt,acq=mf_kg,gate=off,verify=off]``.
 
 Metrics, per seed: simple regret of the recommendation at the target fidelity (normalised:
 ``|f(x_rec) - f*| / |f_ref - f*|`` with ``f_ref`` the median over uniform random designs, so
@@ -75,6 +75,8 @@ TARGET_REGRET = 0.05
 RANDOM_BUDGET_FACTOR = 20
 MAX_STEPS = 300
 """Safety cap on the steps of one run (a run that reaches it stops early; see the CSV)."""
+RUN_CPU_LIMIT = math.inf
+"""CPU seconds after which a run stops (``--run-cpu-limit``; its regret stays where it was)."""
 
 INTERFACE_TRUTH = "simulators.truths:demo_interface"
 INTERFACE_PARAMETERS: list[dict[str, Any]] = [
@@ -99,8 +101,9 @@ SYNTHETIC_FIDELITIES = [("low", 0.1, 0.5), ("mid", 0.3, 0.75), ("full", 1.0, 1.0
 DEFAULT_STRATEGIES = ["random", "sf_qlognei", "mf_gp", "mf_surrogate", "ax", "baybe"]
 PEERS = {"ax": "ax", "baybe": "baybe"}
 MF_SURROGATE_NOTE = (
-    "mf_surrogate = mf_gp re-labelled: the interface-aware surrogate has not landed, so this "
-    "is the multi-fidelity GP on plain descriptors (same runs, same numbers)"
+    "mf_surrogate = mf_gp re-labelled: the project's interface-aware surrogate (lab.model) is "
+    "not yet wired into the optimiser, so this is the multi-fidelity GP on plain descriptors "
+    "(same runs, same numbers)"
 )
 
 
@@ -340,6 +343,7 @@ class Step:
     regret: float
     propose_cpu_s: float
     propose_wall_s: float
+    how: str = ""
 
 
 @dataclass
@@ -352,6 +356,7 @@ class Run:
     wall_s: float = 0.0
     cpu_s: float = 0.0
     error: str | None = None
+    error_note: str | None = None
 
 
 def _parse_strategy(name: str) -> tuple[str, dict[str, str]]:
@@ -374,10 +379,17 @@ def _run_optimizer(
         kw["model"] = opts["model"]
     if "acq" in opts:
         kw["acquisition"] = opts["acq"]
+    for flag, arg in (("gate", "fidelity_gate"), ("verify", "verify_best")):
+        if flag in opts:
+            kw[arg] = opts[flag] not in ("off", "0", "false")
     opt = Optimizer(spec, seed=run.seed, **kw)
     rng = np.random.default_rng(10_000 + run.seed)
     spent, regret = 0.0, 1.0
+    c_start = time.process_time()
     for i in range(MAX_STEPS):
+        if time.process_time() - c_start > RUN_CPU_LIMIT:
+            run.error_note = f"stopped at the CPU limit ({RUN_CPU_LIMIT:g} s) after {spent:.2f}"
+            break
         t0, c0 = time.perf_counter(), time.process_time()
         (p,) = opt.ask(1)
         dt, dc = time.perf_counter() - t0, time.process_time() - c0
@@ -403,6 +415,7 @@ def _run_optimizer(
                 regret,
                 dc,
                 dt,
+                p.strategy + ("" if opt.gate.get("open", True) else "/gate-closed"),
             )
         )
 
@@ -617,6 +630,7 @@ def summarise(problems: dict[str, Problem], runs: list[Run]) -> tuple[dict, dict
                 "budget": budget,
                 "seeds": len(ok),
                 "errors": [r.error for r in rs if r.error],
+                "stopped": [r.error_note for r in ok if r.error_note],
                 "propose_cpu_s_mean": float(np.mean(times)) if times else 0.0,
                 "propose_cpu_s_max": float(np.max(times)) if times else 0.0,
                 "propose_wall_s_mean": float(np.mean(walls)) if walls else 0.0,
@@ -815,6 +829,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--problems", help="comma-separated subset of problems")
     ap.add_argument("--strategies", help="comma-separated strategies (default: all)")
     ap.add_argument("--budget-scale", type=float, default=1.0, help="scale every budget")
+    ap.add_argument("--run-cpu-limit", type=float, help="stop a run after this many CPU s")
     ap.add_argument("--interface-truth", default=INTERFACE_TRUTH, help="module:function")
     ap.add_argument("--interface-campaign", help="campaign file for the interface problem")
     ap.add_argument(
@@ -825,6 +840,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     warnings.filterwarnings("ignore")
+    global RUN_CPU_LIMIT
+    if args.run_cpu_limit:
+        RUN_CPU_LIMIT = args.run_cpu_limit
     problems = make_problems(args.interface_truth, args.interface_campaign)
     seeds = args.seeds or (20 if args.full else 1 if args.quick else 5)
     strategies = args.strategies.split(",") if args.strategies else list(DEFAULT_STRATEGIES)
@@ -911,7 +929,8 @@ def _progress(i: int, n: int, run: Run, t0: float) -> None:
         )
     print(
         f"[{i}/{n} {time.perf_counter() - t0:6.0f}s] {run.problem}/{run.strategy}/seed{run.seed}: "
-        f"{status} ({run.wall_s:.0f}s wall, {run.cpu_s:.0f}s CPU)",
+        f"{status}{' [' + run.error_note + ']' if run.error_note else ''} "
+        f"({run.wall_s:.0f}s wall, {run.cpu_s:.0f}s CPU)",
         flush=True,
     )
 

@@ -41,6 +41,15 @@ INITIAL = "initial_design"
 DEFAULT_SF_ACQUISITION = "qlognei"
 DEFAULT_MF_ACQUISITION = "mf_gibbon"
 DEFAULT_MF_MODEL = "mf_ltk"
+RECOMMENDATION = "recommendation"
+VERIFY = "verify_best"
+VERIFY_AFTER = 1.0
+"""Default of ``verify_after``: while the model predicts its checks well, at most about half
+of the budget goes to verifications."""
+VERIFY_SURPRISE = 0.25
+"""A check that misses its prediction by more than this (in standard deviations of the
+target observations, model frame) makes the next verification due at once."""
+"""Strategy of a proposal that measures the model's best design at the target fidelity."""
 GATED = "qlognei"
 """Acquisition at the target while the fidelity gate is closed."""
 GATE_MIN_TARGET = 3
@@ -63,7 +72,10 @@ class Proposal:
         model_version: Hash of the model (its training data) that chose it, or
             ``"initial_design"``.
         acquisition_value: Acquisition value at the proposal (``None`` in the initial design).
-        strategy: ``initial_design`` or the acquisition's registered name.
+        strategy: ``initial_design``, the acquisition's registered name, ``verify_best``
+            (the model's best design, so far seen only at cheaper fidelities, measured at the
+            target; its ``acquisition_value`` is the predicted value, model frame) or
+            ``recommendation`` (from :meth:`Optimizer.recommend`, not measured).
         key: Unique id; also the experiment's idempotency key in the store.
     """
 
@@ -141,6 +153,13 @@ class Optimizer:
             (leave-one-out) than a GP on the target observations alone; when it does not,
             the optimiser proposes at the target with that GP and qLogNEI (see
             :attr:`gate`).
+        verify_best: With several fidelities, when the observed design with the best
+            posterior mean at the target (the recommendation) has not been measured there,
+            measure it at the target (strategy ``verify_best``) before asking the acquisition,
+            so a recommendation that only cheap fidelities support gets checked.
+        verify_after: While the last verification matched its prediction, the next one waits
+            until the cost spent at cheaper fidelities since the last target measurement
+            reaches this many target costs (see :meth:`_verification_due`).
     """
 
     def __init__(
@@ -154,6 +173,8 @@ class Optimizer:
         raw_samples: int = 256,
         fit_maxiter: int = FIT_MAXITER,
         fidelity_gate: bool = True,
+        verify_best: bool = True,
+        verify_after: float = VERIFY_AFTER,
     ) -> None:
         self.spec = spec
         self.seed = seed
@@ -184,6 +205,8 @@ class Optimizer:
         self._pending: dict[str, Proposal] = {}
         self._n_initial_drawn = 0
         self.fidelity_gate = fidelity_gate
+        self.verify_best = verify_best
+        self.verify_after = verify_after
         self.gate: dict[str, Any] = {}
         self._cache: _Fit | None = None
         self._sf_cache: _Fit | None = None
@@ -525,7 +548,24 @@ class Optimizer:
             current_value = fit.model.posterior(candidate_set).mean.max()
 
         out: list[Proposal] = []
-        for i in range(n):
+        if mf and self.verify_best and entry.multi_fidelity and self._verification_due(pending):
+            best = self._unverified_best(fit, pending)
+            if best is not None:
+                x_t = self._inputs([best], mf=True)
+                x_t[..., d] = self._fid_value(target)
+                with torch.no_grad():
+                    predicted = float(fit.model.posterior(x_t).mean)
+                out.append(
+                    Proposal(
+                        params=dict(best.params),
+                        fidelity=target,
+                        cost=self.fids.cost_of(target),
+                        model_version=fit.version,
+                        acquisition_value=predicted,
+                        strategy=VERIFY,
+                    )
+                )
+        for i in range(len(out), n):
             in_flight = pending + out
             X_pending = self._inputs(in_flight, mf) if in_flight else None
             model = fit.model
@@ -603,11 +643,14 @@ class Optimizer:
 
     # ------------------------------------------------------------------ recommend
     def recommend(self) -> Proposal:
-        """The design measured at the target fidelity with the best posterior mean there.
+        """The design with the best posterior mean at the target fidelity.
 
-        Only designs measured at the target are candidates (a recipe the lab has verified);
-        with several fidelities their posterior mean uses every observation (cheap data
-        sharpens it). With fewer than two target observations, the first one.
+        Single fidelity (or while the fidelity gate is closed): among the designs measured at
+        the target. Several fidelities: among every observed design (at any fidelity), scored
+        by the model's posterior mean at the target; the proposal that measured it at the
+        target is returned when there is one, else a new target proposal with strategy
+        ``recommendation`` (the optimiser measures such a design at the target at its next
+        ask: ``verify_best``). With fewer than two target observations, the first one.
 
         Raises:
             LabError: If nothing has been observed at the target fidelity.
@@ -623,9 +666,65 @@ class Optimizer:
                 mean = model.posterior(X).mean.squeeze(-1)
             return obs[int(torch.argmax(mean))].proposal
         fit = self._fit_general()
+        best = self._best_design(fit)
+        x = self.space.encode(best.params)
+        for o in obs:
+            if torch.equal(self.space.encode(o.proposal.params), x):
+                return o.proposal
+        target = self.spec.target
+        return Proposal(
+            params=dict(best.params),
+            fidelity=target.name,
+            cost=target.cost,
+            model_version=fit.version,
+            strategy=RECOMMENDATION,
+        )
+
+    def _best_design(self, fit: _Fit) -> Proposal:
+        """The observed design (any fidelity) with the best posterior mean at the target."""
         with torch.no_grad():
-            mean = fit.model.posterior(self._inputs([o.proposal for o in obs])).mean.squeeze(-1)
-        return obs[int(torch.argmax(mean))].proposal
+            mean = fit.model.posterior(self._project(fit.X)).mean.squeeze(-1)
+        return fit.obs[int(torch.argmax(mean))].proposal
+
+    def _verification_due(self, pending: list[Proposal]) -> bool:
+        """Whether a verification is due.
+
+        Right away while the model has not yet been checked, or when its last check was a
+        surprise (the measured target value missed the prediction by more than
+        :data:`VERIFY_SURPRISE` standard deviations of the target observations): the cheap
+        fidelities mislead it. Otherwise once ``verify_after`` target costs have been spent at
+        cheaper fidelities since the last target measurement.
+        """
+        target = self.fids.target
+        if any(p.fidelity == target for p in pending):
+            return False
+        spent = 0.0
+        for p in reversed([o.proposal for o in self._obs]):
+            if p.fidelity == target:
+                break
+            spent += p.cost
+        if spent <= 0.0:
+            return False
+        checks = [o for o in self._obs if o.proposal.strategy == VERIFY]
+        if not checks or checks[-1].proposal.acquisition_value is None:
+            return True
+        y_t = self._model_frame([o.value for o in self._target_obs()]).squeeze(-1)
+        scale = float(y_t.std()) if len(y_t) > 1 else 1.0
+        y_last = float(self._model_frame([checks[-1].value]))
+        miss = abs(y_last - checks[-1].proposal.acquisition_value) / max(scale, 1e-9)
+        if miss > VERIFY_SURPRISE:
+            return True
+        return spent >= self.verify_after * self.fids.cost_of(target) - 1e-9
+
+    def _unverified_best(self, fit: _Fit, pending: list[Proposal]) -> Proposal | None:
+        """The observed design with the best target posterior mean, if not yet measured there."""
+        best = self._best_design(fit)
+        x = self.space.encode(best.params)
+        target = self.fids.target
+        for p in [o.proposal for o in self._target_obs()] + pending:
+            if p.fidelity == target and torch.equal(self.space.encode(p.params), x):
+                return None
+        return best
 
     def best_observed(self) -> tuple[Proposal, float]:
         """The best observed value at the target fidelity and its proposal."""

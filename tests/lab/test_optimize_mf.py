@@ -86,10 +86,15 @@ def test_multi_fidelity_initial_design_then_cost_aware_proposals(mf_spec) -> Non
     assert {p.cost for p in init if p.fidelity == "screening"} == {0.25}
     nxt = run(opt, 3)
     for p in nxt:
-        assert p.strategy == "mf_gibbon" and p.fidelity in opt.fids.names
-        assert p.cost == opt.fids.cost_of(p.fidelity)
-        assert len(p.model_version) == 12 and math.isfinite(p.acquisition_value)
+        # the acquisition, a measurement of the model's best design at the target, or (when
+        # the cheap fidelities stop helping) qLogNEI at the target
+        assert p.strategy in {"mf_gibbon", "verify_best", "qlognei"}
+        assert p.cost == opt.fids.cost_of(p.fidelity) and len(p.model_version) == 12
+        if p.strategy == "verify_best":  # acquisition_value: the predicted value
+            assert p.fidelity == "full"
+        assert math.isfinite(p.acquisition_value)
         mf_spec.check_params(p.params)
+    assert "open" in opt.gate
     rec = opt.recommend()
     assert rec.fidelity == "full"
     mf_spec.check_params(rec.params)
@@ -135,10 +140,8 @@ def test_categorical_modifier_with_fidelities() -> None:
         spec.check_params(p.params)
         v = 10 + penalty[p.params["modifier"]] + (p.params["precursor_volume_ul"] - 12) ** 2 / 20
         opt.tell(p, v * (1.1 if p.fidelity == "calculation" else 1.0))
-    assert {p["proposal"]["strategy"] for p in opt.state_dict()["observations"]} == {
-        "initial_design",
-        "mf_gibbon",
-    }
+    strategies = {p["proposal"]["strategy"] for p in opt.state_dict()["observations"]}
+    assert "initial_design" in strategies and strategies & {"mf_gibbon", "verify_best"}
     assert opt.recommend().params["modifier"] in penalty
 
 
