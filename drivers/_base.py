@@ -34,6 +34,24 @@ class Instrument:
         """Close the port. Safe to call twice."""
         self.transport.close()
 
+    def reconnect(self) -> None:
+        """Close the port and open it again with the same URL and settings.
+
+        The way back from :class:`~drivers.errors.ConnectionLost` (a dropped socket, a serial
+        adapter that was unplugged and plugged in again): the driver object, its limits and
+        its name stay the same. Nothing is sent; state the instrument lost (set points, an
+        armed trigger) must be set again by the caller.
+
+        Raises:
+            ConnectionLost: The port still cannot be opened.
+            ValueError: The driver was built around a port object (``port=``).
+        """
+        self.transport.reopen()
+        self._after_reconnect()
+
+    def _after_reconnect(self) -> None:
+        """Forget per-connection state after :meth:`reconnect` (drivers override it)."""
+
     def __enter__(self) -> Self:
         return self
 

@@ -234,6 +234,11 @@ class Grbl(Instrument):
         self._desynced = False
         super().__init__(url, port=port, name=name, baudrate=baudrate, timeout=timeout)
 
+    def _after_reconnect(self) -> None:
+        # Opening the port resets the controller (banner again); late replies died with the
+        # old connection.
+        self._desynced = False
+
     # ------------------------------------------------------------------ line reading
 
     def _readline(self, deadline: float, waiting_for: str) -> str:

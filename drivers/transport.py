@@ -93,6 +93,7 @@ class Transport:
     Attributes:
         lock: Re-entrant lock guarding the port; hold it across multi-message exchanges.
         name: Device name.
+        url: The URL the port was opened from (None when built from a port object).
         timeout: Default reply timeout, s.
     """
 
@@ -117,33 +118,40 @@ class Transport:
         self.name = name
         self.timeout = float(timeout)
         self.lock = threading.RLock()
+        self.url = url
         self._rx = bytearray()
         self._closed = False
+        self._open_settings: dict[str, object] = {
+            "baudrate": baudrate,
+            "bytesize": bytesize,
+            "parity": parity,
+            "stopbits": stopbits,
+            "timeout": poll_interval,
+            **serial_kwargs,
+        }
         if port is None:
             assert url is not None
-            try:
-                port = serial.serial_for_url(
-                    url,
-                    baudrate=baudrate,
-                    bytesize=bytesize,
-                    parity=parity,
-                    stopbits=stopbits,
-                    timeout=poll_interval,
-                    **serial_kwargs,
-                )
-            except _OPEN_ERRORS as exc:
-                raise ConnectionLost(
-                    f"cannot open {url!r} ({exc}); check the cable, the port name or URL, and that "
-                    "no other program holds the port",
-                    device=name,
-                ) from exc
-            _set_nodelay(port)
+            port = self._open()
         elif getattr(port, "timeout", None) is None:
             raise ValueError(
                 f"{name}: the port must be opened with a finite read timeout (got None); "
                 "open it with timeout=0.01"
             )
         self.port: PortLike = port
+
+    def _open(self) -> PortLike:
+        """Open :attr:`url` with the settings given at construction."""
+        assert self.url is not None
+        try:
+            port = serial.serial_for_url(self.url, **self._open_settings)
+        except _OPEN_ERRORS as exc:
+            raise ConnectionLost(
+                f"cannot open {self.url!r} ({exc}); check the cable, the port name or URL, and "
+                "that no other program holds the port",
+                device=self.name,
+            ) from exc
+        _set_nodelay(port)
+        return port
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -158,11 +166,58 @@ class Transport:
             if self._closed:
                 return
             self._closed = True
-            _close_socket_quietly(self.port)
-            try:
-                self.port.close()
-            except (serial.SerialException, OSError) as exc:  # already gone: nothing to do
-                _log.debug("%s: error while closing port: %s", self.name, exc)
+            self._close_port()
+
+    def _close_port(self) -> None:
+        _close_socket_quietly(self.port)
+        try:
+            self.port.close()
+        except (serial.SerialException, OSError) as exc:  # already gone: nothing to do
+            _log.debug("%s: error while closing port: %s", self.name, exc)
+
+    def reopen(self, *, timeout: float = 1.0, pause_s: float = 0.05) -> None:
+        """Close the port (if open) and open the same URL again with the same settings.
+
+        Use it after :class:`~drivers.errors.ConnectionLost`: a dropped socket or a serial port
+        that failed stays dead, and every later exchange on it fails. Bytes buffered from the
+        old connection are discarded. The transport is open again afterwards, even if it had
+        been closed with :meth:`close`.
+
+        A port that was just closed may refuse to open for a moment (a USB adapter being
+        enumerated again, a pty whose device side has not yet seen the hang-up and still holds
+        the last session's line settings), so opening is tried until ``timeout``.
+
+        Args:
+            timeout: How long to keep trying to open the port, s.
+            pause_s: Pause between attempts, s.
+
+        Raises:
+            ConnectionLost: The port cannot be opened again (the device is still unreachable);
+                the transport stays closed.
+            ValueError: The transport was built around a port object (``port=``), which it
+                cannot reopen.
+        """
+        if self.url is None:
+            raise ValueError(
+                f"{self.name}: a transport built from a port object cannot reopen it; "
+                "pass url= to reconnect"
+            )
+        with self.lock:
+            if not self._closed:
+                self._close_port()
+            self._closed = True
+            self._rx.clear()
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    self.port = self._open()
+                    break
+                except ConnectionLost:
+                    if time.monotonic() + pause_s > deadline:
+                        raise
+                    time.sleep(pause_s)
+            self._closed = False
+            _log.info("%s: reopened %s", self.name, self.url)
 
     def __enter__(self) -> Transport:
         return self
@@ -180,7 +235,7 @@ class Transport:
     def _check_open(self) -> None:
         if self._closed:
             raise ConnectionLost(
-                "port is closed; create a new driver to reconnect", device=self.name
+                "port is closed; reconnect() the driver (or create a new one)", device=self.name
             )
 
     def _lost(self, exc: BaseException, action: str) -> ConnectionLost:

@@ -475,6 +475,34 @@ class Instruments:
             f"{sorted(p.role for p in self.pumps.values())}): add one with 'role: {role}'"
         )
 
+    @property
+    def names(self) -> list[str]:
+        """Names of the connected devices, in workcell-file order."""
+        return [d.name for d in self._drivers]
+
+    def driver(self, name: str) -> Any:
+        """The driver of the device called ``name`` in the workcell file.
+
+        Raises:
+            WorkcellError: If no connected device has that name.
+        """
+        for d in self._drivers:
+            if d.name == name:
+                return d
+        raise WorkcellError(f"no connected device '{name}' (devices: {sorted(self.names)})")
+
+    def reconnect(self, name: str) -> None:
+        """Close and reopen the port of device ``name`` with the same URL and settings.
+
+        The device objects keep their driver, so the next plan stages the instrument again
+        over the new connection.
+
+        Raises:
+            WorkcellError: If no connected device has that name.
+            drivers.ConnectionLost: If the port still cannot be opened.
+        """
+        self.driver(name).reconnect()
+
     def close(self) -> None:
         """Close every driver."""
         for d in self._drivers:

@@ -130,6 +130,46 @@ def _resources(workcell: Any, kinds: set[str]) -> list[str]:
     return sorted({d.url for d in workcell.devices.values() if d.kind in kinds})
 
 
+def driver_error_of(exc: BaseException) -> Any | None:
+    """The driver error behind ``exc`` (itself or along its chain of causes), or ``None``.
+
+    A device's failed status reaches the RunEngine's caller wrapped, with the driver's error as
+    its cause.
+    """
+    from drivers import DriverError
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, DriverError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__
+    return None
+
+
+def _reconnect(store: Store, inst: Any, device: str, campaign_id: int, exp_id: int) -> None:
+    """Reopen a device's port after its connection was lost; record the outcome.
+
+    A failed reopen is recorded and not raised: the next attempt then fails on the closed port
+    and tries again, until the retries are used up.
+    """
+    if device not in inst.names and inst.lcr is not None:
+        device = inst.lcr.name  # an error raised by a device object, not by its driver
+    try:
+        inst.reconnect(device)
+    except Exception as exc:  # noqa: BLE001 - recorded, the retry loop decides
+        store.audit(
+            "reconnect_failed",
+            campaign_id,
+            exp_id,
+            device=device,
+            error=f"{type(exc).__name__}: {exc}"[:500],
+        )
+    else:
+        store.audit("reconnected", campaign_id, exp_id, device=device)
+
+
 @task(name="run-experiment", cache_policy=NO_CACHE)
 def run_experiment(
     store: Store,
@@ -143,7 +183,8 @@ def run_experiment(
     """Run the synthesis and characterisation plans of one experiment on the bench.
 
     The instruments are leased in the database for the whole experiment. A fault while
-    measuring (the sample is made and unchanged) is retried with exponential backoff; a fault
+    measuring (the sample is made and unchanged) is retried with exponential backoff, after
+    reopening the port of a device whose connection was lost (same URL and settings); a fault
     while making the sample fails the experiment, because a half-made sample cannot be
     repeated. Every failure is recorded with its cause.
 
@@ -153,7 +194,7 @@ def run_experiment(
     """
     from bluesky import RunEngine
 
-    from drivers import DriverError
+    from drivers import ConnectionLost
     from lab.devices import connect_workcell
     from lab.plans import characterize, measure_screening, sweep_frequencies, synthesize
 
@@ -219,24 +260,23 @@ def run_experiment(
                         RE(plan())
                         break
                     except Exception as exc:
-                        # A device's failed status carries the driver's error as its cause.
-                        transient = isinstance(exc, DriverError) or isinstance(
-                            exc.__cause__, DriverError
-                        )
-                        store.audit(
-                            "measurement_fault",
-                            cid,
-                            exp_id,
-                            attempt=attempt,
-                            error=f"{type(exc).__name__}: {exc}"[:500],
-                        )
-                        if not transient or attempt == measure_retries:
+                        cause = driver_error_of(exc)
+                        detail = {"attempt": attempt, "error": f"{type(exc).__name__}: {exc}"[:500]}
+                        if cause is not None and cause is not exc:
+                            detail["cause"] = f"{type(cause).__name__}: {cause}"[:500]
+                        store.audit("measurement_fault", cid, exp_id, **detail)
+                        if cause is None or attempt == measure_retries:
                             raise
                         time.sleep(backoff_s * 2**attempt)
+                        if isinstance(cause, ConnectionLost):
+                            _reconnect(store, inst, cause.device or "", cid, exp_id)
                         with contextlib.suppress(Exception):
                             inst.lcr._driver.clear()
     except Exception as exc:  # noqa: BLE001 - reported, never dropped
         reason = f"{stage}: {type(exc).__name__}: {exc}"
+        cause = driver_error_of(exc)
+        if cause is not None and cause is not exc:
+            reason += f" (caused by {type(cause).__name__}: {cause})"
         current = store.experiment(exp_id).state
         if current in (ExperimentState.PROPOSED.value, ExperimentState.APPROVED.value):
             store.transition(exp_id, ExperimentState.ABANDONED, failure_reason=reason[:2000])

@@ -496,6 +496,23 @@ class Store:
                 ).all()
             )
 
+    def audit_events(
+        self, campaign_id: int | None = None, kinds: Iterable[str] | None = None
+    ) -> list[AuditEvent]:
+        """Audit events in the order they were written.
+
+        Args:
+            campaign_id: Only this campaign's events (all events if None).
+            kinds: Only events of these kinds (all kinds if None).
+        """
+        query = select(AuditEvent)
+        if campaign_id is not None:
+            query = query.where(AuditEvent.campaign_id == campaign_id)
+        if kinds is not None:
+            query = query.where(col(AuditEvent.kind).in_(list(kinds)))
+        with self.session() as s:
+            return list(s.exec(query.order_by(col(AuditEvent.id))).all())
+
     def audit(
         self,
         kind: str,

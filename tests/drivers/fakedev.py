@@ -106,12 +106,19 @@ class PtyDevice(_FakeBase):
 
 
 class TcpDevice(_FakeBase):
-    """A fake device behind a listening TCP socket on 127.0.0.1; it serves one connection."""
+    """A fake device behind a listening TCP socket on 127.0.0.1; it serves one connection.
 
-    def __init__(self, split: Splitter, respond: Responder, greeting: bytes = b"") -> None:
+    ``port`` 0 picks a free port; a given port (one a stopped fake used) is bound with
+    ``SO_REUSEADDR``, as an instrument that comes back at the same address.
+    """
+
+    def __init__(
+        self, split: Splitter, respond: Responder, greeting: bytes = b"", port: int = 0
+    ) -> None:
         super().__init__(split, respond, greeting)
         self.server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.server.bind(("127.0.0.1", 0))
+        self.server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.server.bind(("127.0.0.1", port))
         self.server.listen(1)
         self.url = f"socket://127.0.0.1:{self.server.getsockname()[1]}"
 

@@ -177,3 +177,46 @@ def test_pty_hangup_is_connection_lost() -> None:
         dev.stop()  # closes both fds the test held; the host's fd sees a hangup
         with pytest.raises(ConnectionLost):
             t.read_until(b"\n", timeout=0.1)
+
+
+def test_reopen_after_connection_lost_uses_the_same_url_and_settings() -> None:
+    first = TcpDevice(split_on(b"\n"), lambda m: m).start()
+    url = first.url
+    with Transport(url, timeout=0.5, name="meter") as t:
+        assert t.query(b"one\n", b"\n") == b"one\n"
+        first.stop()  # the peer drops the connection
+        time.sleep(0.05)
+        with pytest.raises(ConnectionLost):
+            t.query(b"two\n", b"\n", timeout=0.2)
+        with pytest.raises(ConnectionLost):  # a dead connection stays dead
+            t.query(b"two\n", b"\n", timeout=0.2)
+        port = int(url.rsplit(":", 1)[1])
+        with TcpDevice(split_on(b"\n"), lambda m: m, port=port):
+            t.reopen()
+            assert not t.closed and t.url == url
+            assert t.query(b"three\n", b"\n") == b"three\n"
+
+
+def test_reopen_after_close_and_when_unreachable() -> None:
+    with Transport("loop://", baudrate=115200, parity="E", timeout=0.05) as t:
+        old = t.port
+        t.close()
+        t.reopen()
+        assert t.port is not old
+        assert (t.port.baudrate, t.port.parity, t.port.timeout) == (115200, "E", 0.01)
+        assert t.query(b"echo\n", b"\n") == b"echo\n"
+    ghost = Transport("loop://", timeout=0.05, name="ghost")
+    ghost.url = "/dev/does-not-exist-xyz"  # the device has gone away
+    t0 = time.monotonic()
+    with pytest.raises(ConnectionLost, match="cannot open"):
+        ghost.reopen(timeout=0.2)
+    assert 0.15 < time.monotonic() - t0 < 1.0  # kept trying for the time allowed
+    assert ghost.closed  # still closed, and says how to recover
+    with pytest.raises(ConnectionLost, match="reconnect"):
+        ghost.write(b"x")
+
+
+def test_reopen_needs_a_url() -> None:
+    t = Transport(port=ScriptedPort([]))
+    with pytest.raises(ValueError, match="url="):
+        t.reopen()

@@ -427,6 +427,27 @@ def test_lcr_dropped_connection_is_lost_until_reopened() -> None:
             assert lcr.frequency() == 1000.0
 
 
+def test_lcr_driver_reconnects_after_a_dropped_connection() -> None:
+    with running_cell({"lcr": ENTRIES["lcr"]}) as cell, fast_driver(cell, "lcr") as lcr:
+        lcr.identify()
+        script_faults(cell, "lcr", "disconnect")
+        with pytest.raises(ConnectionLost):
+            lcr.frequency()
+        lcr.reconnect()  # the same driver object, a new connection
+        assert lcr.frequency() == 1000.0
+        assert fault_kinds(cell, "lcr") == ["disconnect"]
+
+
+@pytest.mark.parametrize("device", PTY_DEVICES)
+def test_serial_driver_reconnects_to_its_pty(device: str) -> None:
+    query = QUERIES[device]
+    with running_cell({device: ENTRIES[device]}) as cell, fast_driver(cell, device) as driver:
+        query.warm_up(driver)
+        driver.reconnect()
+        query.warm_up(driver)  # reopening the port powers the simulated controller up again
+        query.check(cell, query.call(driver))
+
+
 @pytest.mark.parametrize("device", PTY_DEVICES)
 def test_serial_link_drop_recovers_after_it_returns(device: str) -> None:
     """A pty link that stays down through both attempts times out; afterwards all is well."""

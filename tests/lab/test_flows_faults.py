@@ -1,0 +1,85 @@
+"""Instrument faults during an experiment (``lab.flows.run_experiment``) against the simulated
+workcell, over real ptys and TCP: what is retried, how, and what is recorded."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lab.flows import run_experiment
+from lab.spec import Campaign, load_campaign
+from lab.store import ExperimentState, Store
+from simulators.workcell import DEMO_DEVICES, SimulatedWorkcell
+from simulators.world import SimulatedWorld
+from tests.hil.helpers import fault_kinds, script_faults
+
+DEMO = Path(__file__).resolve().parents[2] / "campaigns" / "demo.yaml"
+PARAMS = {"precursor_volume_ul": 10.0, "solvent_volume_ul": 5.0, "precursor_rate_ul_min": 100.0}
+
+
+@pytest.fixture
+def bench(tmp_path: Path) -> Iterator[tuple[SimulatedWorkcell, Path, Store, Campaign]]:
+    world = SimulatedWorld(time_scale=2000.0, seed=3)
+    with SimulatedWorkcell(DEMO_DEVICES, world=world, seed=3) as cell:
+        workcell = cell.write_workcell(tmp_path / "workcell.yaml")
+        yield cell, workcell, Store(f"sqlite:///{tmp_path / 'lab.db'}"), load_campaign(DEMO)
+
+
+def _experiment(store: Store, spec: Campaign) -> tuple[int, int]:
+    cid = store.create_campaign(spec.name, spec.model_dump(mode="json"), 0, 1.0)
+    (exp,) = store.add_experiments(
+        cid,
+        [
+            {
+                "key": "k-1",
+                "params": PARAMS,
+                "fidelity": "full",
+                "cost": 1.0,
+                "model_version": "initial_design",
+                "strategy": "initial_design",
+            }
+        ],
+    )
+    return cid, int(exp.id)  # type: ignore[arg-type]
+
+
+def _details(store: Store, cid: int, kind: str) -> list[dict[str, Any]]:
+    return [e.detail for e in store.audit_events(cid, [kind])]
+
+
+def _names_connection_lost(detail: dict[str, Any]) -> bool:
+    """The driver's error is in the record: as the error, or as the cause of a failed status."""
+    return detail.get("cause", detail["error"]).startswith("ConnectionLost: lcr: ")
+
+
+def test_measurement_reconnects_after_a_dropped_connection(bench) -> None:
+    cell, workcell, store, spec = bench
+    cid, exp_id = _experiment(store, spec)
+    script_faults(cell, "lcr", "disconnect")  # the meter's first exchange drops the link
+    uid = run_experiment.fn(store, exp_id, spec, str(workcell), backoff_s=0.01)
+    assert uid is not None, store.experiment(exp_id).failure_reason
+    assert store.experiment(exp_id).state == ExperimentState.RUNNING.value  # analysis is next
+    assert fault_kinds(cell, "lcr") == ["disconnect"]
+    faults = _details(store, cid, "measurement_fault")
+    assert len(faults) == 1 and _names_connection_lost(faults[0]), faults
+    assert _details(store, cid, "reconnected") == [{"device": "lcr"}]
+    assert len(store.readings(uid)) == spec.fidelity("full").points
+
+
+def test_a_connection_that_stays_lost_fails_the_experiment_with_the_record(bench) -> None:
+    cell, workcell, store, spec = bench
+    cid, exp_id = _experiment(store, spec)
+    script_faults(cell, "lcr", *["disconnect"] * 3)  # every attempt loses the link
+    assert run_experiment.fn(store, exp_id, spec, str(workcell), backoff_s=0.01) is None
+    exp = store.experiment(exp_id)
+    assert exp.state == ExperimentState.FAILED.value
+    assert exp.failure_reason.startswith("measurement: ")
+    assert "ConnectionLost: lcr: " in exp.failure_reason  # the driver's error, even when wrapped
+    assert fault_kinds(cell, "lcr") == ["disconnect"] * 3
+    faults = _details(store, cid, "measurement_fault")
+    assert [f["attempt"] for f in faults] == [0, 1, 2]
+    assert all(_names_connection_lost(f) for f in faults), faults
+    assert len(_details(store, cid, "reconnected")) == 2  # before each retry
