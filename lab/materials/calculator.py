@@ -16,14 +16,16 @@ so the estimate can serve as the campaign's ``calculation`` fidelity.
 
 The default energy model is CHGNet (``pip install interface-lab[chgnet]``), whose pretrained
 weights ship inside its wheel and load offline. Any callable ``energy(structure) -> eV`` can
-stand in (tests use a pair potential). :func:`calculate_library` caches every result on disk
+stand in (tests use a pair potential), named on the command line as ``module:attribute``
+(:func:`energy_model`). :func:`calculate_library` caches every result on disk
 by the hash of the stack and the energy model, reports progress with a time estimate, and maps
-over an executor when given one (a ``concurrent.futures`` pool or a Dask client: the flow layer
-passes one to fan out through prefect-dask).
+over an executor when given one (a ``concurrent.futures`` pool, a Dask client, or Prefect tasks:
+``lab.flows.calculation_flow`` maps through its task runner, prefect-dask's for a Dask cluster).
 """
 
 from __future__ import annotations
 
+import importlib
 import math
 import sys
 import time
@@ -73,6 +75,33 @@ class CHGNetEnergy:
         """Total energy, eV (CHGNet predicts eV/atom)."""
         out = self.model.predict_structure(structure, task="e")
         return float(out["e"]) * len(structure)
+
+
+def energy_model(spec: str = "chgnet") -> EnergyFn:
+    """The energy model named by ``spec``.
+
+    Args:
+        spec: ``"chgnet"`` (:class:`CHGNetEnergy`), or ``"module:attribute"`` naming a callable
+            ``structure -> eV``; a class there is instantiated without arguments.
+
+    Raises:
+        ValueError: When ``spec`` names nothing importable or callable.
+        ImportError: For ``"chgnet"`` without the optional extra.
+    """
+    if spec == "chgnet":
+        return CHGNetEnergy()
+    module, _, attr = spec.partition(":")
+    if not module or not attr:
+        raise ValueError(f"energy model {spec!r}: give 'chgnet' or 'module:attribute'")
+    try:
+        obj: Any = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"energy model {spec!r}: {exc}") from exc
+    if isinstance(obj, type):
+        obj = obj()
+    if not callable(obj):
+        raise ValueError(f"energy model {spec!r} is not callable")
+    return obj
 
 
 @dataclass(frozen=True)
