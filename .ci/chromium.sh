@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install (when missing) Debian's headless-capable Chromium for the browser tests
-# (tests/e2e/test_report_browser.py opens the campaign report in it). No browser download:
-# the distribution's package only.
+# (tests/e2e/test_report_browser.py opens the campaign report in it; tests/e2e/test_prefect_ui.py
+# drives it with Playwright through the Prefect UI). No browser download: the distribution's
+# package only.
 set -euo pipefail
 if [ ! -x /usr/bin/chromium ]; then
   if [ "$(id -u)" -ne 0 ]; then

@@ -643,8 +643,17 @@ def server_up(
         "--port",
         str(port),
     ]
+    # The UI in the browser asks /ui-settings where the API is: PREFECT_UI_API_URL, else
+    # PREFECT_API_URL, else the *default* host and port (4200), not --port. Point it here.
+    env = {
+        **os.environ,
+        "PREFECT_SERVER_API_HOST": "127.0.0.1",
+        "PREFECT_SERVER_API_PORT": str(port),
+    }
+    if not {"PREFECT_UI_API_URL", "PREFECT_SERVER_UI_API_URL"} & env.keys():
+        env["PREFECT_UI_API_URL"] = f"{url}/api"
     try:
-        raise typer.Exit(subprocess.call(cmd))
+        raise typer.Exit(subprocess.call(cmd, env=env))
     except KeyboardInterrupt:
         raise typer.Exit(0) from None
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -11,18 +10,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import lab, lab_env, small_campaign
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.e2e.conftest import free_port, lab, lab_env, small_campaign
 
 
 @pytest.fixture
 def prefect_server(tmp_path: Path):
-    port = _free_port()
+    port = free_port()
     env = lab_env(tmp_path)
     proc = subprocess.Popen(
         [
