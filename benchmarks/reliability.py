@@ -37,19 +37,21 @@ is in a final state. ``lost`` and ``duplicated`` are counted in the store as for
 (below). ``injected`` is the simulators' fault log (``SimulatedWorkcell.fault_log()``).
 
     *recorded*: an injected fault is recorded when the host left a record of what it caused,
-    counted one to one (a record accounts for one fault): (a) a driver log record of level
-    WARNING or above naming the device (the retry of an idempotent exchange after a time-out,
-    a garbled reply or an alarm: ``retrying <command> after <error>``; a pump's power-up
-    ``A?R`` is no fault and is ignored), at most the device's reply time-out plus 1.5 s after
-    the fault; (b) a ``measurement_fault`` audit event, or (c) the failure of the experiment
+    counted one to one (a record accounts for one fault): (a) the retry of an idempotent
+    exchange after a time-out, a garbled reply or an alarm (a ``driver_retry`` audit event), or
+    another driver log record of level WARNING or above naming the device, at most the
+    device's reply time-out plus 1.5 s after the fault (a pump's power-up ``A?R`` is no fault
+    and is ignored); (b) a ``measurement_fault`` audit event, or (c) the failure of the experiment
     the fault happened in (``experiment_error`` audit event unless it repeats the last
     ``measurement_fault``, or ``failed: analysis: ...`` for the LCR meter), naming the device,
     after the fault and during that experiment. Fault times come from the simulated clock,
     record times from the same monotonic clock (log) or the store's UTC timestamps. Faults and
     records are paired per device by a maximum bipartite matching on those windows, each fault
-    preferring the earliest record after it. (a) is written by the drivers' loggers, which the
-    benchmark's child sends to a file; ``lab campaign launch`` raises them to ERROR, so on the
-    console only (b) and (c) survive: ``recorded_in_store`` counts those alone.
+    preferring the earliest record after it. Driver log records other than retries are
+    written by the drivers' loggers, which the benchmark's child sends to a file; ``lab
+    campaign launch`` raises them to ERROR, so they are not on the console:
+    ``recorded_in_store`` counts the records in the store alone (retries, measurement faults,
+    failures).
 
     An unrecorded fault is *unrecordable* when the host cannot see it by nature, counted by
     cause: ``drift`` (a well-formed reply with a slowly growing offset), ``no_op`` (a reply
@@ -670,6 +672,8 @@ def run_faults(
             dev = _device_named(rec["message"], names)
             if dev is None or "A?R" in rec["message"]:
                 continue  # A?R: a pump's power-up alarm, acknowledged and retried; no fault
+            if rec["message"].startswith("retrying "):
+                continue  # in the store as a driver_retry audit event
             t = rec["t"]
             evidence.append(
                 Evidence(dev, t, t - timeouts[dev] - 1.5, t + 0.005, "driver_log", rec["message"])
@@ -679,6 +683,12 @@ def run_faults(
             s.exec(select(AuditEvent).where(AuditEvent.campaign_id == cid).order_by(AuditEvent.id))
         )
     for ev in events:
+        if ev.kind == "driver_retry":
+            dev, t = ev.detail.get("device"), _utc_to_monotonic(ev.at, offset)
+            if dev in timeouts and t is not None and "A?R" not in ev.detail.get("error", ""):
+                text = f"retrying {ev.detail.get('command')} after {ev.detail.get('error')}"
+                evidence.append(Evidence(dev, t, t - timeouts[dev] - 1.5, t + 0.05, ev.kind, text))
+            continue
         if ev.kind not in ("measurement_fault", "experiment_error") or ev.experiment_id is None:
             continue
         exp = exps.get(int(ev.experiment_id))

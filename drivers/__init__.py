@@ -8,6 +8,7 @@ Errors share one root, :class:`DriverError`; limits are checked before any byte 
 (:class:`SafetyLimitError`).
 """
 
+from drivers._base import DriverRetry
 from drivers.errors import (
     ConnectionLost,
     DeviceReportedError,
@@ -28,6 +29,7 @@ __all__ = [
     "ConnectionLost",
     "DeviceReportedError",
     "DriverError",
+    "DriverRetry",
     "DriverTimeout",
     "GarbledReply",
     "Grbl",

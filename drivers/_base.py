@@ -2,12 +2,38 @@
 
 from __future__ import annotations
 
+import logging
 import math
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
 
 from drivers.errors import SafetyLimitError
 from drivers.transport import PortLike, Transport
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DriverRetry:
+    """An idempotent exchange that failed and is being sent again.
+
+    Attributes:
+        device: Name of the driver (device) that retries.
+        what: The exchange, e.g. the command ``"DIA"`` or ``"status"``.
+        error: The error of the failed attempt.
+        attempt: Which repeat this is, counting from 1.
+    """
+
+    device: str
+    what: str
+    error: BaseException
+    attempt: int
+
+
+RetryListener = Callable[[DriverRetry], None]
 
 
 class Instrument:
@@ -28,7 +54,39 @@ class Instrument:
         self, url: str | None, *, port: PortLike | None, name: str, **settings: object
     ) -> None:
         self.name = name
+        self._retry_listeners: list[RetryListener] = []
+        self._listeners_lock = threading.Lock()
         self.transport = Transport(url, port=port, name=name, **settings)  # type: ignore[arg-type]
+
+    # ------------------------------------------------------------------ retries
+
+    def add_retry_listener(self, listener: RetryListener) -> None:
+        """Call ``listener`` with a :class:`DriverRetry` whenever an exchange is repeated.
+
+        Retries are also logged as warnings; a listener sees them whatever the logging
+        configuration (an application that keeps its console quiet can still record every
+        one). Listeners run in the thread that talks to the instrument and must be quick;
+        an error they raise is logged and ignored.
+        """
+        with self._listeners_lock:
+            self._retry_listeners.append(listener)
+
+    def remove_retry_listener(self, listener: RetryListener) -> None:
+        """Stop calling ``listener`` (no error if it was not added)."""
+        with self._listeners_lock:
+            if listener in self._retry_listeners:
+                self._retry_listeners.remove(listener)
+
+    def _retried(self, what: str, error: BaseException, attempt: int) -> None:
+        """``on_retry`` hook for :func:`~drivers.transport.retry_idempotent`."""
+        with self._listeners_lock:
+            listeners = list(self._retry_listeners)
+        notice = DriverRetry(self.name, what, error, attempt)
+        for listener in listeners:
+            try:
+                listener(notice)
+            except Exception:  # noqa: BLE001 - a listener must not break the exchange
+                _log.exception("%s: retry listener failed", self.name)
 
     def close(self) -> None:
         """Close the port. Safe to call twice."""

@@ -398,7 +398,9 @@ class Grbl(Instrument):
             DriverTimeout: No report in time.
             GarbledReply: The report does not parse.
         """
-        return retry_idempotent(self._status_once, retries=1, what="status", logger=_log)
+        return retry_idempotent(
+            self._status_once, retries=1, what="status", logger=_log, on_retry=self._retried
+        )
 
     def _status_once(self) -> GrblStatus:
         alarm: GrblAlarm | None = None

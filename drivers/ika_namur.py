@@ -127,7 +127,7 @@ class IkaHotplate(Instrument):
                     reply=raw,
                 ) from exc
 
-        return retry_idempotent(once, retries=1, what=command, logger=_log)
+        return retry_idempotent(once, retries=1, what=command, logger=_log, on_retry=self._retried)
 
     def _read_value(self, command: str) -> float:
         """Query ``IN_PV_x``/``IN_SP_x``; the reply must be ``<value> <x>``."""

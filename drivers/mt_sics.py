@@ -170,7 +170,7 @@ class MtSicsBalance(Instrument):
 
         if not repeatable:
             return once()
-        return retry_idempotent(once, retries=1, what=command, logger=_log)
+        return retry_idempotent(once, retries=1, what=command, logger=_log, on_retry=self._retried)
 
     def _weight(self, command: str, allowed: str) -> Callable[[str, str], tuple[float, str]]:
         def parse(status: str, data: str) -> tuple[float, str]:

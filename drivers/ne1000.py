@@ -321,7 +321,9 @@ class NE1000(Instrument):
         retry_on: tuple[type[BaseException], ...] = (DriverTimeout, GarbledReply)
         if retry_alarm:
             retry_on += (PumpAlarm,)
-        return retry_idempotent(once, retries=1, retry_on=retry_on, what=command, logger=_log)
+        return retry_idempotent(
+            once, retries=1, retry_on=retry_on, what=command, logger=_log, on_retry=self._retried
+        )
 
     def _no_data(self, command: str) -> Callable[[str, str], str]:
         def parse(status: str, data: str) -> str:

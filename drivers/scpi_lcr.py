@@ -223,7 +223,7 @@ class ScpiLcr(Instrument):
 
         if not retry:
             return once()
-        return retry_idempotent(once, retries=1, what=command, logger=_log)
+        return retry_idempotent(once, retries=1, what=command, logger=_log, on_retry=self._retried)
 
     # ------------------------------------------------------------------ checks
 

@@ -391,6 +391,7 @@ def retry_idempotent(
     delay_s: float = 0.0,
     what: str = "command",
     logger: logging.Logger | None = None,
+    on_retry: Callable[[str, BaseException, int], None] | None = None,
 ) -> T:
     """Call ``call`` and repeat it up to ``retries`` times if it raises one of ``retry_on``.
 
@@ -405,6 +406,9 @@ def retry_idempotent(
         delay_s: Pause between attempts, s.
         what: Description used in the log message.
         logger: Logger for the retry warning; this module's logger if None.
+        on_retry: Called as ``on_retry(what, error, attempt)`` before each repeat (``attempt``
+            counts from 1), whatever the logging configuration; an error it raises is logged
+            and does not stop the exchange.
 
     Returns:
         What ``call`` returned.
@@ -419,5 +423,10 @@ def retry_idempotent(
                 raise
             attempt += 1
             log.warning("retrying %s after %s: %s", what, type(exc).__name__, exc)
+            if on_retry is not None:
+                try:
+                    on_retry(what, exc, attempt)
+                except Exception:  # a listener must not break the exchange
+                    log.exception("retry listener failed for %s", what)
             if delay_s > 0:
                 time.sleep(delay_s)

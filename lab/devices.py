@@ -491,6 +491,12 @@ class Instruments:
                 return d
         raise WorkcellError(f"no connected device '{name}' (devices: {sorted(self.names)})")
 
+    def add_retry_listener(self, listener: Callable[[Any], None]) -> None:
+        """Call ``listener`` with a :class:`drivers.DriverRetry` for every repeated exchange of
+        every connected driver (see :meth:`drivers.Instrument.add_retry_listener`)."""
+        for d in self._drivers:
+            d.add_retry_listener(listener)
+
     def reconnect(self, name: str) -> None:
         """Close and reopen the port of device ``name`` with the same URL and settings.
 

@@ -13,6 +13,7 @@ crashed campaign resumes where it stopped. Failures are recorded, never dropped.
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -170,6 +171,54 @@ def _reconnect(store: Store, inst: Any, device: str, campaign_id: int, exp_id: i
         store.audit("reconnected", campaign_id, exp_id, device=device)
 
 
+class RetryRecorder:
+    """Records every repeated driver exchange of one experiment as a ``driver_retry`` event.
+
+    A driver repeats an idempotent exchange after a time-out, a garbled reply or an alarm and
+    logs a warning, which the console does not show. Installed on the experiment's drivers
+    (:meth:`lab.devices.Instruments.add_retry_listener`), this puts each retry in the audit
+    trail with the device, the command, the attempt and the error. It runs in the thread that
+    talks to the instrument; an event the store refuses is kept and written by :meth:`flush`.
+
+    Args:
+        store: The store.
+        campaign_id: Campaign of the experiment.
+        exp_id: The experiment.
+    """
+
+    def __init__(self, store: Store, campaign_id: int, exp_id: int) -> None:
+        self.store = store
+        self.campaign_id = campaign_id
+        self.exp_id = exp_id
+        self.pending: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, retry: Any) -> None:
+        """Record one :class:`drivers.DriverRetry`."""
+        detail = {
+            "device": retry.device,
+            "command": retry.what,
+            "attempt": retry.attempt,
+            "error": f"{type(retry.error).__name__}: {retry.error}"[:500],
+        }
+        try:
+            self.store.audit("driver_retry", self.campaign_id, self.exp_id, **detail)
+        except Exception:  # noqa: BLE001 - kept for flush(); the exchange goes on
+            with self._lock:
+                self.pending.append(detail)
+
+    def flush(self) -> None:
+        """Write the events the store refused earlier.
+
+        Raises:
+            Exception: The store's error, if it still refuses them (they stay pending).
+        """
+        with self._lock:
+            while self.pending:
+                self.store.audit("driver_retry", self.campaign_id, self.exp_id, **self.pending[0])
+                self.pending.pop(0)
+
+
 @task(name="run-experiment", cache_policy=NO_CACHE)
 def run_experiment(
     store: Store,
@@ -186,7 +235,8 @@ def run_experiment(
     measuring (the sample is made and unchanged) is retried with exponential backoff, after
     reopening the port of a device whose connection was lost (same URL and settings); a fault
     while making the sample fails the experiment, because a half-made sample cannot be
-    repeated. Every failure is recorded with its cause.
+    repeated. Every failure is recorded with its cause, and every exchange a driver repeated
+    (after a time-out, a garbled reply or an alarm) as a ``driver_retry`` audit event.
 
     Returns:
         The uid of the characterisation run, or ``None`` when the experiment failed (the
@@ -202,6 +252,7 @@ def run_experiment(
     fid = spec.fidelity(exp.fidelity)
     md = {"experiment_id": exp_id, "idempotency_key": exp.idempotency_key, "campaign": spec.name}
     writer = DocumentWriter(store, exp_id)
+    recorder = RetryRecorder(store, exp.campaign_id, exp_id)
     stage = "setup"
     try:
         spec.check_params(exp.params)
@@ -225,6 +276,7 @@ def run_experiment(
                 diameter_mm=spec.syringe_diameter_mm,
                 ac_voltage_v=spec.ac_voltage_v,
             ) as inst:
+                inst.add_retry_listener(recorder)
                 if inst.lcr is None:
                     raise LabError(f"{workcell_path}: the workcell has no scpi_lcr impedance meter")
                 recipe = spec.recipe(exp.params)
@@ -286,6 +338,8 @@ def run_experiment(
             "experiment_error", exp.campaign_id, exp_id, traceback=traceback.format_exc()[-4000:]
         )
         return None
+    finally:
+        recorder.flush()
     return writer.run_uids[-1]
 
 

@@ -59,3 +59,34 @@ def test_driver_common_contract(cls: type[Instrument]) -> None:
     for name, member in inspect.getmembers(cls, inspect.isfunction):
         if not name.startswith("_"):
             assert member.__doc__, f"{cls.__name__}.{name} has no docstring"
+
+
+def test_retry_listeners_see_every_repeat_whatever_the_logging() -> None:
+    import logging
+
+    garbled = b"Keysight,E4980A\n"
+    pairs = [(b"*IDN?\n", garbled)] * 4
+    seen: list[drivers.DriverRetry] = []
+
+    def broken(_: drivers.DriverRetry) -> None:
+        raise RuntimeError("a listener bug")
+
+    log = logging.getLogger("drivers")
+    level = log.level
+    log.setLevel(logging.CRITICAL)  # an application that shows no driver warnings
+    try:
+        port = ScriptedPort(pairs)
+        with drivers.ScpiLcr(port=port, name="meter", timeout=0.05) as lcr:
+            lcr.add_retry_listener(broken)  # its error is logged, the exchange goes on
+            lcr.add_retry_listener(seen.append)
+            with pytest.raises(drivers.GarbledReply):
+                lcr.identify()
+            lcr.remove_retry_listener(seen.append)
+            lcr.remove_retry_listener(seen.append)  # no error the second time
+            with pytest.raises(drivers.GarbledReply):
+                lcr.identify()  # repeated again, unseen
+    finally:
+        log.setLevel(level)
+    assert [(r.device, r.what, r.attempt, type(r.error)) for r in seen] == [
+        ("meter", "*IDN?", 1, drivers.GarbledReply)
+    ]

@@ -3,6 +3,7 @@ workcell, over real ptys and TCP: what is retried, how, and what is recorded."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -83,3 +84,27 @@ def test_a_connection_that_stays_lost_fails_the_experiment_with_the_record(bench
     assert [f["attempt"] for f in faults] == [0, 1, 2]
     assert all(_names_connection_lost(f) for f in faults), faults
     assert len(_details(store, cid, "reconnected")) == 2  # before each retry
+
+
+def test_every_driver_retry_is_recorded_even_with_the_console_quiet(bench) -> None:
+    cell, workcell, store, spec = bench
+    cid, exp_id = _experiment(store, spec)
+    script_faults(cell, "pump_precursor", None, None, "no_reply")  # a lost reply to a set point
+    script_faults(cell, "lcr", *[None] * 12, "garbled", seed=4)  # a damaged reply to a query
+    drivers_log = logging.getLogger("drivers")
+    level = drivers_log.level
+    drivers_log.setLevel(logging.ERROR)  # as `lab campaign launch` does: no retry warnings
+    try:
+        uid = run_experiment.fn(store, exp_id, spec, str(workcell), backoff_s=0.01)
+    finally:
+        drivers_log.setLevel(level)
+    assert uid is not None, store.experiment(exp_id).failure_reason
+    retries = _details(store, cid, "driver_retry")
+    seen = [(r["device"], r["error"].split(":")[0], r["attempt"]) for r in retries]
+    # Simulated pumps power up with the reset alarm A?R: the first command is sent again.
+    expected = [("pump_precursor", "PumpAlarm", 1), ("pump_solvent", "PumpAlarm", 1)]
+    error_of = {"no_reply": "DriverTimeout", "garbled": "GarbledReply"}
+    expected += [(dev, error_of[kind], 1) for dev, _, kind, _ in cell.fault_log()]
+    assert sorted(seen) == sorted(expected), retries
+    assert all(r["command"] and r["error"].split(": ")[1] == r["device"] for r in retries)
+    assert not _details(store, cid, "measurement_fault")  # the drivers' retries absorbed both
