@@ -9,10 +9,17 @@ negative_control 30; fidelity costs 0.05 / 0.25 / 1 for interface, 0.1 / 0.3 / 1
 synthetic problems):
 
 ``interface``
-    The simulated reference world: ``simulators.truths:demo_interface`` over the demo
-    campaign's design space, fidelities ``calculation`` (biased, deterministic), ``screening``
-    (10 % noise) and ``full``. Switch the truth with ``--interface-truth`` and the design
-    space and fidelities with ``--interface-campaign`` (or edit :data:`INTERFACE_TRUTH`).
+    The simulated reference world of the interlayer campaign (``benchmarks/interlayer.yaml``):
+    Li | interlayer | LLZO, the interlayer chosen among the materials library's 25 candidates
+    (categorical) with its thickness, anneal temperature and anneal time; ground truth
+    ``simulators.truths_interface:interlayer_asr`` (area-specific resistance, minimised; log
+    scale), fidelities ``calculation`` (ideal-interface estimate: deterministic, biased, blind
+    to the anneal), ``screening`` (one-frequency |Z|: noisy, partly informative) and ``full``
+    (the impedance sweep). Switch the truth with ``--interface-truth`` and the design space
+    and fidelities with ``--interface-campaign``.
+``demo`` (not in the default set)
+    The demo world ``simulators.truths:demo_interface`` over the demo campaign's solution
+    coating parameters (volumes, rate), fidelities as above.
 ``hartmann``, ``branin``
     BoTorch's ``AugmentedHartmann`` (6-D, maximised) and ``AugmentedBranin`` (2-D, minimised)
     with fidelity levels s = 0.5 / 0.75 / 1.
@@ -22,9 +29,13 @@ synthetic problems):
 
 Strategies: ``random`` (uniform designs at the target, best observed), ``sf_qlognei`` (target
 fidelity only, ``SingleTaskGP`` + qLogNEI), ``mf_gp`` (the optimiser's multi-fidelity default
-on plain descriptors), ``mf_surrogate`` (multi-fidelity with the project's surrogate: until the
-interface-aware surrogate is wired in this IS ``mf_gp``, re-labelled; the output says so), and the
-single-fidelity peers ``ax`` (Ax ``Client``) and ``baybe`` (BayBE ``Campaign``) from the
+on plain descriptors), ``mf_surrogate`` (the optimiser with the project's interface surrogate,
+model ``mf_surrogate``: a pretrained interface-GNN embedding of the interlayer | LLZO pair plus
+the process parameters under a multi-task GP with a physics prior mean; only on problems with
+a materials choice, i.e. ``interface``; the encoder is pretrained on one ``calculation`` label
+per library modifier, which the run pays for and tells the optimiser as observations: see
+:data:`PRETRAIN_THICKNESS_NM`; ``mf_surrogate[kind=descriptor_gp]`` swaps the
+representation), and the single-fidelity peers ``ax`` (Ax ``Client``) and ``baybe`` (BayBE ``Campaign``) from the
 optional extra ``peers`` (skipped with a note when not installed). Variants for ablations:
 ``mf[model=mf_mt,acq=mf_kg,gate=off,verify=off]``.
 
@@ -78,8 +89,19 @@ MAX_STEPS = 300
 RUN_CPU_LIMIT = math.inf
 """CPU seconds after which a run stops (``--run-cpu-limit``; its regret stays where it was)."""
 
-INTERFACE_TRUTH = "simulators.truths:demo_interface"
-INTERFACE_PARAMETERS: list[dict[str, Any]] = [
+INTERFACE_TRUTH = "simulators.truths_interface:interlayer_asr"
+INTERFACE_CAMPAIGN = ROOT / "benchmarks" / "interlayer.yaml"
+DEMO_TRUTH = "simulators.truths:demo_interface"
+PRETRAIN_THICKNESS_NM = 2.0
+"""Thickness of the one ``calculation`` label per modifier that pretrains ``mf_surrogate``."""
+SURROGATE_SEED = 0
+"""Encoder seed of ``mf_surrogate`` (fixed: the pretrained encoder is one asset for all runs)."""
+SURROGATE_EPOCHS: int | None = None
+"""Pretraining epochs of ``mf_surrogate`` (None: the surrogate's default; ``--quick``: 20)."""
+QUICK_MODIFIERS = ["LiF", "Al2O3", "Au", "Cu", "LiAl"]
+"""Interlayer choices of the ``interface`` problem in ``--quick`` runs."""
+DEFAULT_PROBLEMS = ["interface", "hartmann", "branin", "negative_control"]
+DEMO_PARAMETERS: list[dict[str, Any]] = [
     {"name": "precursor_volume_ul", "type": "continuous", "low": 2.0, "high": 40.0, "unit": "uL"},
     {"name": "solvent_volume_ul", "type": "continuous", "low": 0.0, "high": 40.0, "unit": "uL"},
     {
@@ -100,11 +122,6 @@ SYNTHETIC_FIDELITIES = [("low", 0.1, 0.5), ("mid", 0.3, 0.75), ("full", 1.0, 1.0
 
 DEFAULT_STRATEGIES = ["random", "sf_qlognei", "mf_gp", "mf_surrogate", "ax", "baybe"]
 PEERS = {"ax": "ax", "baybe": "baybe"}
-MF_SURROGATE_NOTE = (
-    "mf_surrogate = mf_gp re-labelled: the project's interface-aware surrogate (lab.model) is "
-    "not yet wired into the optimiser, so this is the multi-fidelity GP on plain descriptors "
-    "(same runs, same numbers)"
-)
 
 
 # ---------------------------------------------------------------------------------- problems
@@ -219,34 +236,50 @@ def _rff(d: int, seed: int, n: int = 64, scale: float = 4.0) -> Callable[[np.nda
     return lambda x: float(0.3 + 0.4 * (a @ np.cos(W @ x + b)))
 
 
-def make_problems(
-    interface_truth: str = INTERFACE_TRUTH, interface_campaign: str | None = None
-) -> dict[str, Problem]:
-    """The benchmark problems (``f_star`` and ``f_ref`` filled in by :func:`calibrate`)."""
-    from botorch.test_functions.multi_fidelity import AugmentedBranin, AugmentedHartmann
-
-    # interface ---------------------------------------------------------------------------
-    itruth = _load(interface_truth)
-    params, fids = INTERFACE_PARAMETERS, INTERFACE_FIDELITIES
-    direction, log_t = "minimize", True
-    if interface_campaign:
+def _interface_problem(
+    name: str, truth_ref: str, campaign: str | Path | None, budget: float = 15.0
+) -> Problem:
+    """A problem on a simulated world: a truth over a campaign's design space and fidelities."""
+    itruth = _load(truth_ref)
+    params, fids = DEMO_PARAMETERS, INTERFACE_FIDELITIES
+    direction, log_t, n_init = "minimize", True, 6
+    if campaign:
         from lab.spec import load_campaign
 
-        c = load_campaign(interface_campaign)
+        c = load_campaign(campaign)
         params = [p.model_dump() for p in c.parameters]
         if len(c.fidelities) > 1:
             fids = [{"name": f.name, "cost": f.cost, "route": f.route} for f in c.fidelities]
         direction, log_t = c.objective.direction, c.objective.log_transform
+        n_init = c.initial_design
     tname = max(fids, key=lambda f: f["cost"])["name"]
-    interface = Problem(
-        "interface",
-        _campaign("interface", params, fids, direction, log_t, 6, 15.0, target=tname),
+    data = _campaign(name, params, fids, direction, log_t, n_init, budget, target=tname)
+    if campaign:
+        data["interface"] = {
+            "substrate": c.interface.substrate,
+            "other_phase": c.interface.other_phase,
+        }
+        data["safety"] = c.safety.model_dump()
+    return Problem(
+        name,
+        data,
         truth=itruth,
         true_value=lambda p, _t=itruth, _n=tname: float(_t(p, _n, np.random.default_rng(0))),
-        budget=15.0,
-        note=f"{interface_truth}; fidelities "
-        + ", ".join(f"{f['name']} ({f['cost']:g})" for f in fids),
+        budget=budget,
+        note=f"{truth_ref}; fidelities " + ", ".join(f"{f['name']} ({f['cost']:g})" for f in fids),
     )
+
+
+def make_problems(
+    interface_truth: str = INTERFACE_TRUTH, interface_campaign: str | Path | None = None
+) -> dict[str, Problem]:
+    """The benchmark problems (``f_star`` and ``f_ref`` filled in by :func:`calibrate`)."""
+    from botorch.test_functions.multi_fidelity import AugmentedBranin, AugmentedHartmann
+
+    interface = _interface_problem(
+        "interface", interface_truth, interface_campaign or INTERFACE_CAMPAIGN
+    )
+    demo = _interface_problem("demo", DEMO_TRUTH, None)
 
     # hartmann ------------------------------------------------------------------------------
     h = AugmentedHartmann(negate=True)
@@ -295,7 +328,7 @@ def make_problems(
         f_star=3.32237,
         note="Hartmann-6 at the target; low and mid return an unrelated smooth function",
     )
-    return {p.name: p for p in (interface, hartmann, branin, negative)}
+    return {p.name: p for p in (interface, hartmann, branin, negative, demo)}
 
 
 def calibrate(problem: Problem, n: int = 2048) -> Problem:
@@ -367,11 +400,66 @@ def _parse_strategy(name: str) -> tuple[str, dict[str, str]]:
     return m.group(1), opts
 
 
+_SURROGATES: dict[tuple[str, str], Any] = {}
+"""Prepared surrogates of this process by (problem, kind) (inherited by forked workers)."""
+
+
+def has_materials(problem: Problem) -> bool:
+    """Whether a problem chooses an interlayer from the library (``mf_surrogate`` applies)."""
+    return any(p["name"] == "modifier" for p in problem.campaign["parameters"])
+
+
+def pretraining_labels(problem: Problem) -> list[tuple[dict[str, Any], float]]:
+    """The ``calculation`` labels that pretrain ``mf_surrogate``: one per library modifier.
+
+    Returns:
+        ``(params, value)`` pairs: each modifier at :data:`PRETRAIN_THICKNESS_NM`, no anneal
+        (lowest temperature and time of the space), partner the campaign's other phase.
+    """
+    spec = problem.spec()
+    by_name = {p.name: p for p in spec.parameters}
+    out = []
+    rng = np.random.default_rng(0)  # the calculation fidelity is deterministic
+    cheap = min(spec.fidelities, key=lambda f: f.cost).name
+    for m in by_name["modifier"].choices:
+        params: dict[str, Any] = {"modifier": m}
+        for p in spec.parameters:
+            if p.name == "thickness_nm":
+                params[p.name] = min(max(PRETRAIN_THICKNESS_NM, p.low), p.high)
+            elif p.name != "modifier":
+                params[p.name] = p.low if p.type == "continuous" else p.choices[0]
+        out.append((params, float(problem.truth(params, cheap, rng))))
+    return out
+
+
+def prepared_surrogate(problem: Problem, kind: str) -> Any:
+    """The problem's surrogate of ``kind``, pretrained on :func:`pretraining_labels` (cached)."""
+    key = (problem.name, kind)
+    if key not in _SURROGATES:
+        from lab.optimize import surrogate_for
+
+        spec = problem.spec()
+        partner = spec.interface.other_phase
+        labels = [
+            (p["modifier"], p.get("partner", partner), float(p["thickness_nm"]), v)
+            for p, v in pretraining_labels(problem)
+        ]
+        _SURROGATES[key] = surrogate_for(
+            spec, kind, labels, seed=SURROGATE_SEED, epochs=SURROGATE_EPOCHS
+        )
+    return _SURROGATES[key]
+
+
 def _run_optimizer(
-    problem: Problem, run: Run, opts: dict[str, str], single: bool, quick: bool
+    problem: Problem,
+    run: Run,
+    opts: dict[str, str],
+    single: bool,
+    quick: bool,
+    surrogate: str | None = None,
 ) -> None:
     from lab.errors import LabError
-    from lab.optimize import Optimizer
+    from lab.optimize import Optimizer, Proposal
 
     spec = problem.spec(single_fidelity=single)
     kw: dict[str, Any] = {"num_restarts": 4, "raw_samples": 128 if quick else 256}
@@ -382,11 +470,39 @@ def _run_optimizer(
     for flag, arg in (("gate", "fidelity_gate"), ("verify", "verify_best")):
         if flag in opts:
             kw[arg] = opts[flag] not in ("off", "0", "false")
+    prior: list[tuple[Any, float]] = []
+    if surrogate is not None:
+        kw["model"] = "mf_surrogate"
+        kw["surrogate"] = prepared_surrogate(problem, surrogate)
+        cheap = min(spec.fidelities, key=lambda f: f.cost)
+        prior = [
+            (Proposal(p, cheap.name, cheap.cost, "pretraining"), v)
+            for p, v in pretraining_labels(problem)
+        ]
     opt = Optimizer(spec, seed=run.seed, **kw)
     rng = np.random.default_rng(10_000 + run.seed)
     spent, regret = 0.0, 1.0
+    for j, (p, v) in enumerate(prior):  # the pretraining labels: paid for, and data
+        opt.tell(p, v)
+        spent += p.cost
+        run.steps.append(
+            Step(
+                problem.name,
+                run.strategy,
+                run.seed,
+                j,
+                p.fidelity,
+                p.cost,
+                spent,
+                v,
+                1.0,
+                0.0,
+                0.0,
+                "pretraining",
+            )
+        )
     c_start = time.process_time()
-    for i in range(MAX_STEPS):
+    for i in range(len(prior), len(prior) + MAX_STEPS):
         if time.process_time() - c_start > RUN_CPU_LIMIT:
             run.error_note = f"stopped at the CPU limit ({RUN_CPU_LIMIT:g} s) after {spent:.2f}"
             break
@@ -555,8 +671,11 @@ def run_one(task: tuple[str, str, int, bool]) -> Run:
             _run_random(problem, run)
         elif base == "sf_qlognei":
             _run_optimizer(problem, run, {"acq": "qlognei"}, single=True, quick=quick)
-        elif base in ("mf_gp", "mf_surrogate", "mf"):
+        elif base in ("mf_gp", "mf"):
             _run_optimizer(problem, run, opts, single=False, quick=quick)
+        elif base == "mf_surrogate":
+            kind = opts.pop("kind", "interface_gnn")
+            _run_optimizer(problem, run, opts, single=False, quick=quick, surrogate=kind)
         elif base == "ax":
             _run_ax(problem, run, n_init)
         elif base == "baybe":
@@ -840,10 +959,12 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     warnings.filterwarnings("ignore")
-    global RUN_CPU_LIMIT
+    global RUN_CPU_LIMIT, SURROGATE_EPOCHS
     if args.run_cpu_limit:
         RUN_CPU_LIMIT = args.run_cpu_limit
     problems = make_problems(args.interface_truth, args.interface_campaign)
+    if not args.problems:
+        problems = {k: problems[k] for k in DEFAULT_PROBLEMS}
     seeds = args.seeds or (20 if args.full else 1 if args.quick else 5)
     strategies = args.strategies.split(",") if args.strategies else list(DEFAULT_STRATEGIES)
     if args.quick:
@@ -853,6 +974,10 @@ def main(argv: list[str] | None = None) -> int:
         for p in problems.values():
             p.budget = 3.0
             p.campaign["initial_design"] = 3
+            for par in p.campaign["parameters"]:
+                if par["name"] == "modifier":
+                    par["choices"] = [m for m in par["choices"] if m in QUICK_MODIFIERS]
+        SURROGATE_EPOCHS = 20
     if args.problems:
         problems = {k: problems[k] for k in args.problems.split(",")}
     for p in problems.values():
@@ -879,16 +1004,32 @@ def main(argv: list[str] | None = None) -> int:
             )
             notes.append(msg)
             print(f"note: {msg}", flush=True)
-    alias = "mf_surrogate" in strategies and "mf_gp" in strategies
-    if "mf_surrogate" in strategies:
-        notes.append(MF_SURROGATE_NOTE)
-        print(f"note: {MF_SURROGATE_NOTE}", flush=True)
-    todo = [s for s in strategies if not (alias and s == "mf_surrogate")]
+    skipped = [p for p in problems if not has_materials(problems[p])]
+    if any(_parse_strategy(x)[0] == "mf_surrogate" for x in strategies) and skipped:
+        msg = (
+            f"mf_surrogate: not run on {', '.join(skipped)} (no interlayer choice for the "
+            "materials surrogate to represent)"
+        )
+        notes.append(msg)
+        print(f"note: {msg}", flush=True)
     _PROBLEMS.clear()
     _PROBLEMS.update(problems)
-    tasks = [(p, s, seed, args.quick) for p in problems for s in todo for seed in range(seeds)]
+    tasks = [
+        (p, s, seed, args.quick)
+        for p in problems
+        for s in strategies
+        for seed in range(seeds)
+        if not (_parse_strategy(s)[0] == "mf_surrogate" and p in skipped)
+    ]
+    for p in problems:  # pretrain once here; forked workers inherit the prepared surrogates
+        for s in strategies:
+            base, opts = _parse_strategy(s)
+            if base == "mf_surrogate" and p not in skipped:
+                t1 = time.perf_counter()
+                prepared_surrogate(problems[p], opts.get("kind", "interface_gnn"))
+                print(f"{p}: {s} prepared in {time.perf_counter() - t1:.0f} s", flush=True)
     # slowest first, so the pool stays busy to the end
-    weight = {"baybe": 0, "ax": 1, "mf_gp": 2, "sf_qlognei": 3, "random": 9}
+    weight = {"baybe": 0, "ax": 1, "mf_surrogate": 2, "mf_gp": 2, "sf_qlognei": 3, "random": 9}
     tasks.sort(key=lambda t: (weight.get(_parse_strategy(t[1])[0], 2), t[0]))
     t0 = time.perf_counter()
     runs: list[Run] = []
@@ -902,13 +1043,7 @@ def main(argv: list[str] | None = None) -> int:
         for i, task in enumerate(tasks, 1):
             runs.append(run_one(task))
             _progress(i, len(tasks), runs[-1], t0)
-    if alias:
-        for r in [r for r in runs if r.strategy == "mf_gp"]:
-            steps = [Step(**{**s.__dict__, "strategy": "mf_surrogate"}) for s in r.steps]
-            runs.append(
-                Run(r.problem, "mf_surrogate", r.seed, r.budget, steps, r.wall_s, r.cpu_s, r.error)
-            )
-    cpu = sum(r.cpu_s for r in runs if r.strategy != "mf_surrogate" or not alias)
+    cpu = sum(r.cpu_s for r in runs)
     notes.append(
         f"wall time {time.perf_counter() - t0:.0f} s on {args.jobs} workers; "
         f"{cpu:.0f} CPU s in the runs; load average at the end {os.getloadavg()[0]:.1f}"

@@ -7,6 +7,8 @@ Example:
     >>> best = opt.recommend()
 """
 
+from typing import Any
+
 from lab.optimize._acquisition import (
     AcquisitionContext,
     acquisition_names,
@@ -15,6 +17,17 @@ from lab.optimize._acquisition import (
 )
 from lab.optimize._models import get_model, model_names, register_model
 from lab.optimize._optimizer import Optimizer, Proposal
+
+
+def surrogate_for(*args: Any, **kwargs: Any) -> Any:
+    """A prepared interface surrogate for ``model="mf_surrogate"`` (lazy import).
+
+    See :func:`lab.optimize._surrogate_model.surrogate_for`.
+    """
+    from lab.optimize._surrogate_model import surrogate_for as build
+
+    return build(*args, **kwargs)
+
 
 __all__ = [
     "AcquisitionContext",
@@ -26,4 +39,5 @@ __all__ = [
     "model_names",
     "register_acquisition",
     "register_model",
+    "surrogate_for",
 ]

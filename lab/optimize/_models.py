@@ -17,6 +17,11 @@ where the campaign asks). Kinds:
     ``SingleTaskMultiFidelityGP`` with the ``DownsamplingKernel`` over the same level.
 ``mf_feature``
     ``SingleTaskGP`` that sees the fidelity level as one more ARD input.
+``mf_surrogate``
+    The project's interface surrogate (:mod:`lab.model`: pretrained interface-GNN embedding of
+    the modifier/partner pair plus process parameters under a multi-task GP with a physics
+    prior mean); needs ``Optimizer(..., surrogate=...)`` (see ``_surrogate_model.py``). The
+    fidelity column is the fidelity's rank by cost.
 ``mf_ar1``
     Autoregressive (Kennedy-O'Hagan) model over the discrete fidelities:
     ``f_i(x) = rho_i g(x) + b_i + delta_i(x)`` with ``rho_target = 1``, ``b_target = 0`` and no
@@ -122,6 +127,8 @@ def fit_model(model: Any, maxiter: int = FIT_MAXITER) -> Any:
     points; one run, whatever its stopping reason, keeps the best point it reached. If the
     run raises (ill-conditioned data), the starting hyperparameters are kept.
     """
+    if hasattr(model, "fit_hyperparameters"):  # a wrapped model fits itself
+        return model.fit_hyperparameters(maxiter)
     from botorch.optim.fit import fit_gpytorch_mll_scipy
     from gpytorch.mlls import ExactMarginalLogLikelihood
 
@@ -144,6 +151,8 @@ def loo_log_density(model: Any) -> torch.Tensor:
     Closed form for an exact GP with its hyperparameters fixed (Rasmussen & Williams, eq.
     5.12), un-standardised so that models trained on different data compare.
     """
+    if hasattr(model, "loo_log_density"):  # a wrapped model computes its own
+        return model.loo_log_density()
     model.eval()
     with torch.no_grad():
         (X,) = model.train_inputs
@@ -299,3 +308,11 @@ def _mf_feature(X: torch.Tensor, Y: torch.Tensor, fids: FidelitySet) -> Any:
     from botorch.models.transforms import Standardize
 
     return SingleTaskGP(X, Y, outcome_transform=Standardize(m=1))
+
+
+@register_model("mf_surrogate", fidelity_value=lambda f, i: float(f.by_cost().index(i)))
+def _mf_surrogate(X: torch.Tensor, Y: torch.Tensor, fids: FidelitySet) -> Any:
+    raise LabError(
+        "model 'mf_surrogate' needs the prepared surrogate: "
+        "Optimizer(spec, model='mf_surrogate', surrogate=surrogate_for(spec, ...))"
+    )

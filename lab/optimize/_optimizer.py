@@ -41,6 +41,7 @@ INITIAL = "initial_design"
 DEFAULT_SF_ACQUISITION = "qlognei"
 DEFAULT_MF_ACQUISITION = "mf_gibbon"
 DEFAULT_MF_MODEL = "mf_ltk"
+SURROGATE_MODEL = "mf_surrogate"
 RECOMMENDATION = "recommendation"
 VERIFY = "verify_best"
 VERIFY_AFTER = 1.0
@@ -122,6 +123,9 @@ def _mll(model: Any) -> float:
     """Marginal log likelihood of a fitted model on its training data."""
     from gpytorch.mlls import ExactMarginalLogLikelihood
 
+    if hasattr(model, "log_marginal_likelihood"):
+        return model.log_marginal_likelihood()
+
     mll = ExactMarginalLogLikelihood(model.likelihood, model)
     model.train()
     try:
@@ -160,6 +164,10 @@ class Optimizer:
         verify_after: While the last verification matched its prediction, the next one waits
             until the cost spent at cheaper fidelities since the last target measurement
             reaches this many target costs (see :meth:`_verification_due`).
+        surrogate: A prepared :class:`lab.model.Surrogate` for ``model="mf_surrogate"`` (the
+            project's interface surrogate; build it with
+            :func:`lab.optimize.surrogate_for`). Not part of :meth:`state_dict`: pass it
+            again to :meth:`from_state_dict`.
     """
 
     def __init__(
@@ -175,6 +183,7 @@ class Optimizer:
         fidelity_gate: bool = True,
         verify_best: bool = True,
         verify_after: float = VERIFY_AFTER,
+        surrogate: Any | None = None,
     ) -> None:
         self.spec = spec
         self.seed = seed
@@ -186,6 +195,20 @@ class Optimizer:
             DEFAULT_MF_ACQUISITION if self.multi_fidelity else DEFAULT_SF_ACQUISITION
         )
         self._entry = get_acquisition(self.acquisition)
+        self._encoded = None
+        if surrogate is not None or self.model_name == SURROGATE_MODEL:
+            if surrogate is None:
+                raise LabError(
+                    f"model '{SURROGATE_MODEL}' needs the prepared surrogate: Optimizer(spec, "
+                    f"model='{SURROGATE_MODEL}', surrogate=surrogate_for(spec, ...))"
+                )
+            if self.model_name != SURROGATE_MODEL:
+                raise LabError(
+                    f"a surrogate goes with model='{SURROGATE_MODEL}' (got '{self.model_name}')"
+                )
+            from lab.optimize._surrogate_model import EncodedSurrogate
+
+            self._encoded = EncodedSurrogate(spec, surrogate)
         if self._entry.multi_fidelity and not self.multi_fidelity:
             raise LabError(
                 f"acquisition '{self.acquisition}' chooses fidelities but the campaign has one "
@@ -414,6 +437,12 @@ class Optimizer:
             rows.append(x)
         return torch.stack(rows)
 
+    def _build(self, X: torch.Tensor, Y: torch.Tensor) -> Any:
+        """An unfitted model of the chosen kind on model inputs and targets."""
+        if self._encoded is not None:
+            return self._encoded.build(X, Y)
+        return self._kind.build(X, Y, self.fids)
+
     def _fit_general(self, mf: bool | None = None) -> _Fit:
         """Fit the model on the observations it uses (cached by training data)."""
         if not (self.multi_fidelity if mf is None else mf):
@@ -426,7 +455,7 @@ class Optimizer:
         if self._cache is not None and self._cache.version == version:
             return self._cache
         torch.manual_seed(self.seed + len(X))
-        model = self._kind.build(X, Y, self.fids)
+        model = self._build(X, Y)
         warm = self._warm
         if warm is not None and warm.get("model") == self.model_name:
             _load_hyperparameters(model, warm["values"])
@@ -434,7 +463,7 @@ class Optimizer:
                 model = fit_model(model, self.fit_maxiter)
                 if len(X) % COLD_REFIT_EVERY == 0:
                     torch.manual_seed(self.seed + len(X))
-                    cold = fit_model(self._kind.build(X, Y, self.fids), self.fit_maxiter)
+                    cold = fit_model(self._build(X, Y), self.fit_maxiter)
                     if _mll(cold) > _mll(model):
                         model = cold
         else:

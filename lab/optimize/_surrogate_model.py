@@ -1,0 +1,276 @@
+"""The project's interface surrogate (:mod:`lab.model`) as an optimiser model kind.
+
+``mf_surrogate`` runs :class:`lab.model.InterfaceGP` — a multi-task GP over the fidelities on
+a learned (modifier, partner) representation (a pretrained interface-GNN embedding by default)
+joined with the process parameters, with a physics-informed prior mean — behind the
+optimiser's encoded inputs. :class:`EncodedSurrogate` maps those inputs (unit cube, one-hot
+categories, fidelity rank last) to the surrogate's raw columns (:data:`lab.model.RAW_COLUMNS`)
+and back, so acquisition functions, pending points and the fidelity gate work unchanged.
+
+The campaign must name the modifier in a categorical parameter ``modifier`` whose choices the
+surrogate knows; ``partner`` is a categorical parameter or the campaign's ``other_phase``;
+``thickness_nm``, ``anneal_temperature_c`` and ``anneal_time_min`` are read when present
+(otherwise 25 °C and no anneal). Build it with :func:`surrogate_for` and pass it as
+``Optimizer(spec, model="mf_surrogate", surrogate=...)``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from lab.errors import LabError
+from lab.optimize._space import DesignSpace, FidelitySet
+
+if TYPE_CHECKING:
+    from lab.model import Surrogate
+    from lab.spec import Campaign
+
+NAME = "mf_surrogate"
+RAW_DEFAULTS = {"anneal_temperature_c": 25.0, "anneal_time_min": 0.0}
+"""Raw values of process columns the campaign does not vary (room temperature, no anneal)."""
+
+
+def fidelity_rank(fids: FidelitySet, i: int) -> float:
+    """Fidelity column value of ``mf_surrogate``: the fidelity's rank by cost (0 = cheapest)."""
+    return float(fids.by_cost().index(i))
+
+
+def surrogate_for(
+    spec: Campaign,
+    kind: str = "interface_gnn",
+    labels: Sequence[tuple[str, str, float, float]] | None = None,
+    *,
+    seed: int = 0,
+    epochs: int | None = None,
+    cache_dir: str | None = None,
+    progress: Callable[[int, int, float], None] | None = None,
+) -> Surrogate:
+    """A prepared (representation built, encoder pretrained) surrogate for a campaign.
+
+    Args:
+        spec: The campaign (see the module docstring for the parameters it needs).
+        kind: A :data:`lab.model.KINDS` representation.
+        labels: Cheap-fidelity labels ``(modifier, partner, thickness_nm, value)`` for the
+            pretrained kinds (value in objective units, > 0).
+        seed: Seed of the encoder initialisation and pretraining.
+        epochs: Pretraining epochs (default: :class:`lab.model.PretrainConfig`'s).
+        cache_dir: Cache root for structures and encoders.
+        progress: Pretraining progress callback ``(epoch, epochs, loss)``.
+
+    Raises:
+        LabError: If the campaign has no ``modifier`` choice or names unknown materials.
+    """
+    from lab.model import KINDS, PretrainConfig, Surrogate, SurrogateConfig
+
+    if kind not in KINDS:
+        raise LabError(f"unknown surrogate kind '{kind}'; expected one of {list(KINDS)}")
+    modifiers, partners = _materials(spec)
+    fids = FidelitySet(spec)
+    names = [fids.names[i] for i in fids.by_cost()]
+    config = SurrogateConfig(kind, seed=seed)
+    if epochs is not None:
+        config = SurrogateConfig(kind, pretrain=PretrainConfig(epochs=epochs), seed=seed)
+    s = Surrogate(config, modifiers, partners, names, cache_dir=cache_dir)
+    try:
+        s.prepare(labels, progress=progress)
+    except (KeyError, ValueError) as exc:
+        raise LabError(f"cannot build surrogate '{kind}' for this campaign: {exc}") from exc
+    return s
+
+
+def _materials(spec: Campaign) -> tuple[list[str], list[str]]:
+    by_name = {p.name: p for p in spec.parameters}
+    mod = by_name.get("modifier")
+    if mod is None or not hasattr(mod, "choices"):
+        raise LabError(
+            "model 'mf_surrogate' needs a categorical parameter 'modifier' (the interlayer); "
+            "use model 'mf_ltk' for other campaigns"
+        )
+    part = by_name.get("partner")
+    partners = list(part.choices) if part is not None else [spec.interface.other_phase]
+    return list(mod.choices), partners
+
+
+class EncodedSurrogate:
+    """Builds :class:`lab.model.InterfaceGP` models on the optimiser's encoded inputs.
+
+    Args:
+        spec: The campaign.
+        surrogate: A prepared :class:`lab.model.Surrogate` whose modifiers/partners cover the
+            campaign's choices and whose fidelities are the campaign's, cheapest first.
+
+    Raises:
+        LabError: If the surrogate does not match the campaign.
+    """
+
+    def __init__(self, spec: Campaign, surrogate: Surrogate) -> None:
+        if surrogate.table is None:
+            raise LabError("the surrogate is not prepared: call surrogate.prepare(labels)")
+        self.surrogate = surrogate
+        self.space = DesignSpace(spec)
+        fids = FidelitySet(spec)
+        by_cost = [fids.names[i] for i in fids.by_cost()]
+        if list(surrogate.fidelities) != by_cost:
+            raise LabError(
+                f"surrogate fidelities {surrogate.fidelities} differ from the campaign's "
+                f"(cheapest first) {by_cost}"
+            )
+        modifiers, partners = _materials(spec)
+        unknown = [m for m in modifiers if m not in surrogate.modifiers]
+        unknown += [p for p in partners if p not in surrogate.partners]
+        if unknown:
+            raise LabError(f"the surrogate does not know {unknown}: rebuild it for this campaign")
+        # column plan: raw column -> ("cat", start, stop, index map) | ("cont", col, lo, hi)
+        self._plan: dict[str, tuple] = {}
+        col = 0
+        for p in self.space.params:
+            if hasattr(p, "choices"):
+                k = len(p.choices)
+                names = surrogate.modifiers if p.name == "modifier" else surrogate.partners
+                if p.name in ("modifier", "partner"):
+                    idx = torch.tensor([float(names.index(c)) for c in p.choices])
+                    self._plan[p.name] = ("cat", col, col + k, idx.double())
+                col += k
+            else:
+                if p.name in ("thickness_nm", "anneal_temperature_c", "anneal_time_min"):
+                    self._plan[p.name] = ("cont", col, float(p.low), float(p.high))
+                col += 1
+        if "partner" not in self._plan:
+            self._partner = float(surrogate.partners.index(partners[0]))
+        if "thickness_nm" not in self._plan:
+            raise LabError("model 'mf_surrogate' needs a continuous parameter 'thickness_nm'")
+        self.dim = col
+
+    def to_raw(self, X: torch.Tensor) -> torch.Tensor:
+        """Encoded inputs ``... x (d + 1)`` to raw surrogate inputs ``... x 6``."""
+        cols = []
+        for name in ("modifier", "partner", "thickness_nm", "anneal_temperature_c"):
+            cols.append(self._column(X, name))
+        cols.append(self._column(X, "anneal_time_min"))
+        cols.append(X[..., self.dim])
+        return torch.stack(cols, dim=-1)
+
+    def _column(self, X: torch.Tensor, name: str) -> torch.Tensor:
+        plan = self._plan.get(name)
+        if plan is None:
+            value = self._partner if name == "partner" else RAW_DEFAULTS[name]
+            return torch.full(X.shape[:-1], value, dtype=X.dtype)
+        if plan[0] == "cat":
+            _, a, b, idx = plan
+            return idx.to(X)[torch.argmax(X[..., a:b], dim=-1)]
+        _, c, lo, hi = plan
+        return lo + X[..., c] * (hi - lo)
+
+    def build(self, X: torch.Tensor, Y: torch.Tensor) -> SurrogateModel:
+        """An unfitted model on encoded training inputs ``n x (d + 1)`` and targets ``n x 1``."""
+        from lab.model import InterfaceGP, PairFeatures
+
+        gp = InterfaceGP(
+            PairFeatures(self.surrogate.table),
+            self.to_raw(X),
+            Y,
+            len(self.surrogate.fidelities),
+            physics_mean=self.surrogate.config.physics_mean,
+        )
+        return SurrogateModel(gp, self.to_raw)
+
+
+def _model_base() -> type:
+    from botorch.models.model import Model
+
+    return Model
+
+
+class SurrogateModel(_model_base()):  # type: ignore[misc]
+    """A BoTorch ``Model`` on encoded inputs wrapping :class:`lab.model.InterfaceGP`.
+
+    Args:
+        gp: The wrapped model (raw inputs).
+        to_raw: Encoded-to-raw input map.
+    """
+
+    _is_ensemble = False
+
+    def __init__(self, gp: Any, to_raw: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        super().__init__()
+        self.gp = gp
+        self.to_raw = to_raw
+
+    @property
+    def num_outputs(self) -> int:
+        """One output."""
+        return 1
+
+    @property
+    def batch_shape(self) -> torch.Size:
+        """Batch shape of the wrapped GP."""
+        return self.gp.batch_shape
+
+    @property
+    def likelihood(self) -> Any:
+        """The wrapped GP's likelihood."""
+        return self.gp.likelihood
+
+    def posterior(self, X: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+        """Posterior at encoded inputs ``batch x q x (d + 1)`` (fidelity rank last)."""
+        return self.gp.posterior(self.to_raw(X), *args, **kwargs)
+
+    def condition_on_observations(
+        self, X: torch.Tensor, Y: torch.Tensor, **kwargs: Any
+    ) -> SurrogateModel:
+        """The model conditioned on extra encoded observations (kriging believer, fantasies)."""
+        return SurrogateModel(self.gp.condition_on_observations(self.to_raw(X), Y), self.to_raw)
+
+    def fit_hyperparameters(self, maxiter: int) -> SurrogateModel:
+        """Fit by marginal likelihood (L-BFGS-B capped at ``maxiter`` iterations)."""
+        start = {k: v.detach().clone() for k, v in self.state_dict().items()}
+        try:
+            self.gp.fit(maxiter=maxiter)
+        except Exception:  # noqa: BLE001 - ill-conditioned data: keep the starting point
+            self.load_state_dict(start)
+        return self
+
+    def log_marginal_likelihood(self) -> float:
+        """Exact marginal log likelihood of the training data (per point)."""
+        from gpytorch.mlls import ExactMarginalLogLikelihood
+
+        inner = self.gp.gp
+        mll = ExactMarginalLogLikelihood(inner.likelihood, inner)
+        inner.train()
+        try:
+            with torch.no_grad():
+                X = inner.train_inputs
+                return float(mll(inner(*X), inner.train_targets, *X))
+        except Exception:  # noqa: BLE001 - a model that cannot be scored loses
+            return -math.inf
+        finally:
+            inner.eval()
+
+    def loo_log_density(self) -> torch.Tensor:
+        """Closed-form leave-one-out log predictive density of each training point.
+
+        Model frame (the outcome standardisation undone), hyperparameters fixed; the noise
+        of each point is its fidelity's inferred noise level.
+        """
+        inner = self.gp.gp
+        inner.eval()
+        with torch.no_grad():
+            (X,) = inner.train_inputs
+            y = inner.train_targets
+            prior = inner.forward(X)
+            noise = inner.likelihood(prior, [X]).covariance_matrix - prior.covariance_matrix
+            K = prior.covariance_matrix + noise
+            L = torch.linalg.cholesky(K + 1e-9 * torch.eye(len(y), dtype=K.dtype))
+            Kinv = torch.cholesky_inverse(L)
+            alpha = Kinv @ (y - prior.mean)
+            var = 1.0 / Kinv.diagonal()
+            resid = alpha * var
+            lpd = -0.5 * (resid**2 / var + var.log() + math.log(2 * math.pi))
+            ot = getattr(inner, "outcome_transform", None)
+            if ot is not None and hasattr(ot, "stdvs"):
+                lpd = lpd - ot.stdvs.log().reshape(-1)[0]
+        return lpd
