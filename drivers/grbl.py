@@ -46,6 +46,8 @@ CYCLE_START = b"~"
 SOFT_RESET = b"\x18"
 
 STATES = frozenset({"Idle", "Run", "Hold", "Jog", "Alarm", "Door", "Check", "Home", "Sleep"})
+_STILL = frozenset({"Idle", "Alarm", "Check", "Sleep"})
+"""States in which nothing moves and no move is queued to run."""
 MAX_LINE = 80
 _REALTIME_CHARS = frozenset("?!~\x18")
 
@@ -580,6 +582,58 @@ class Grbl(Instrument):
     def resume(self) -> None:
         """Resume after a feed hold (real-time ``~``)."""
         self.transport.write(CYCLE_START)
+
+    def cancel_motion(self, *, timeout: float = 5.0, poll_s: float = 0.02) -> GrblStatus:
+        """Stop the current move and drop queued ones, keeping the position, ready for more.
+
+        A feed hold alone (``!``) leaves the controller in ``Hold`` with the move still
+        queued: the next line is queued behind it and never runs until a cycle start
+        (``~``), which would finish the abandoned move first. The sheet's way to abandon a
+        move: feed hold, wait until the hold is complete (``Hold:0``, the axes stopped), then
+        soft-reset (Ctrl-X). A reset while not moving raises no alarm, so the position is
+        kept and the controller comes back ``Idle`` (its G-code modes re-initialised: the
+        driver's moves state the modes they need). A jog is cancelled by the feed hold
+        itself (``Idle``); nothing moves in ``Alarm``, ``Check`` or ``Sleep``: no reset then.
+
+        Args:
+            timeout: Longest wait for the hold to complete, s (deceleration); the reset is
+                sent anyway when it expires.
+            poll_s: Status polling period, s.
+
+        Returns:
+            The status after the stop (``Idle``).
+
+        Raises:
+            GrblAlarm: The controller is in ``Alarm``: it already was, or the reset came
+                during motion (``ALARM:3``, position possibly lost: home, or check the
+                position and :meth:`unlock`). It is not unlocked automatically.
+            DriverTimeout: No status report or banner in time.
+        """
+        with self.transport.lock:
+            self.feed_hold()
+            deadline = time.monotonic() + timeout
+            while True:
+                st = self.status()
+                if st.state in _STILL or (st.state == "Hold" and st.substate == 0):
+                    break
+                if time.monotonic() >= deadline:
+                    _log.warning("%s: hold not complete after %g s; resetting", self.name, timeout)
+                    break
+                time.sleep(poll_s)
+            if st.state not in _STILL:
+                self.soft_reset()
+                st = self.status()
+        if st.state == "Alarm":
+            n = self.last_alarm
+            text = f"ALARM:{n} ({ALARM_TEXT.get(n, 'unknown')})" if n else "an alarm"
+            raise GrblAlarm(
+                f"motion stopped, but the controller is in the Alarm state after {text}; home, "
+                "or check the position and unlock()",
+                device=self.name,
+                code=f"ALARM:{n}" if n else "Alarm",
+                alarm=n,
+            )
+        return st
 
     def soft_reset(self, *, timeout: float = 2.0) -> str:
         """Halt and re-initialise (Ctrl-X, 0x18) and wait for the welcome banner.

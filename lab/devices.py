@@ -9,6 +9,7 @@ hardware or the simulated workcell: only the URL in the workcell file differs.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -24,6 +25,8 @@ from lab.errors import SafetyError, WorkcellError
 from lab.instruments import open_driver
 from lab.spec import SafetyLimits
 from lab.workcell import Workcell
+
+_log = logging.getLogger(__name__)
 
 __all__ = [
     "Balance",
@@ -402,6 +405,8 @@ class Gantry(Device):
         **kwargs: Any,
     ) -> None:
         self._driver = driver
+        self._stopped = threading.Event()
+        self._moving = threading.Event()
         self.stations = dict(stations or {})
         self.feed_mm_min = feed_mm_min
         self.time_scale = time_scale
@@ -427,9 +432,14 @@ class Gantry(Device):
                 sig.put(float(v))
 
     def set(self, target: tuple[float, float, float]) -> DeviceStatus:  # type: ignore[override]
-        """Move to ``(x, y, z)`` mm; the status finishes when GRBL reports Idle there."""
+        """Move to ``(x, y, z)`` mm; the status finishes when GRBL reports Idle there.
+
+        A move cut short by :meth:`stop` fails its status (the gantry is not at the target).
+        """
         status = DeviceStatus(self)
         x, y, z = (float(v) for v in target)
+        self._stopped.clear()
+        self._moving.set()
 
         def work() -> None:
             try:
@@ -437,17 +447,37 @@ class Gantry(Device):
                 travel = 60.0 * 400.0 / self.feed_mm_min / self.time_scale + 10.0
                 st = self._driver.wait_idle(timeout=travel)
                 self._update(st.mpos)
+                if self._stopped.is_set():
+                    raise WorkcellError(
+                        f"{self.name}: the move to {(x, y, z)} was stopped at {st.mpos}"
+                    )
                 status.set_finished()
             except Exception as exc:  # noqa: BLE001 - reported through the status
                 status.set_exception(exc)
+            finally:
+                self._moving.clear()
 
         threading.Thread(target=work, name=f"{self.name}-move", daemon=True).start()
         return status
 
     def stop(self, *, success: bool = False) -> None:
-        """Feed hold when a plan is aborted."""
-        with contextlib.suppress(Exception):
-            self._driver.feed_hold()
+        """Abandon the current move when a plan is stopped or aborted.
+
+        Feed hold, then (once the axes have stopped) a soft reset, as the GRBL sheet says to
+        abandon a move: the position is kept and the controller is left ``Idle``, so the next
+        move on the same connection runs (a feed hold alone would leave it in ``Hold`` with
+        the old move queued). The RunEngine calls this at the end of every run, also after
+        a successful one: without a move in progress nothing is sent. Errors are logged, not
+        raised: the RunEngine is stopping.
+        """
+        if not self._moving.is_set():
+            return
+        self._stopped.set()
+        try:
+            st = self._driver.cancel_motion()
+            self._update(st.mpos)
+        except Exception as exc:  # noqa: BLE001 - the RunEngine is already stopping
+            _log.warning("%s: stopping the gantry: %s", self.name, exc)
 
 
 class Instruments:

@@ -48,7 +48,9 @@ Quirks reproduced:
       then ignored, ``?`` included. After the reset: banner, ``[MSG:'$H'|'$X' to unlock]``,
       Alarm state (G-code → ``error:9``) until ``$X``/``$H``. Jogs past the travel get
       ``error:15`` and no alarm.
-    * 0x18 during motion raises ``ALARM:3`` (position may be lost) before the banner.
+    * 0x18 during motion raises ``ALARM:3`` (position may be lost) before the banner; in a
+      completed feed hold (``Hold:0``, axes stopped) it does not: the queued moves are dropped,
+      the position is kept and the state is ``Idle`` (how a host abandons a move).
     * ``$C`` off soft-resets (``[MSG:Disabled]``, ``ok``, banner). ``$SLP`` answers ``ok`` and
       ``[MSG:Sleeping]``; only a reset leaves sleep, into Alarm.
     * Feed hold decelerates instantly: the state is ``Hold:0`` at once.

@@ -295,6 +295,44 @@ def test_feed_hold_resume_soft_reset() -> None:
         assert g.last_alarm == 3
 
 
+def test_cancel_motion_holds_waits_for_the_hold_then_resets() -> None:
+    pairs = [
+        (b"!", b""),
+        (b"?", report("Run", "-5.000,0.000,0.000")),
+        (b"?", report("Hold:1", "-6.000,0.000,0.000")),  # decelerating
+        (b"?", report("Hold:0", "-6.500,0.000,0.000")),  # stopped: now the reset is safe
+        (b"\x18", BANNER),
+        (b"?", report("Idle", "-6.500,0.000,0.000")),
+    ]
+    with expected_protocol(pairs) as port:
+        st = grbl(port).cancel_motion(poll_s=0.001)
+    assert (st.state, st.mpos) == ("Idle", (-6.5, 0.0, 0.0))
+
+
+@pytest.mark.parametrize("state", ["Idle", "Alarm"])
+def test_cancel_motion_sends_no_reset_when_nothing_moves(state: str) -> None:
+    """A jog cancelled by the hold is Idle; nothing moves in Alarm, which stays locked."""
+    pairs = [(b"!", b""), (b"?", report(state))]
+    with expected_protocol(pairs) as port:
+        if state == "Alarm":
+            with pytest.raises(GrblAlarm, match="unlock"):
+                grbl(port).cancel_motion()
+        else:
+            assert grbl(port).cancel_motion().state == "Idle"
+
+
+def test_cancel_motion_reports_an_alarm_raised_by_the_reset() -> None:
+    pairs = [
+        (b"!", b""),
+        (b"?", report("Run")),  # the hold never completes (a stuck axis, a wrong report)
+        (b"\x18", b"ALARM:3\r\n" + BANNER + b"[MSG:'$H'|'$X' to unlock]\r\n"),
+        (b"?", report("Alarm")),
+    ]
+    with expected_protocol(pairs) as port, pytest.raises(GrblAlarm, match="ALARM:3") as info:
+        grbl(port).cancel_motion(timeout=0.0)
+    assert info.value.alarm == 3
+
+
 def test_soft_reset_without_banner() -> None:
     with expected_protocol([(b"\x18", b"")]) as port, pytest.raises(DriverTimeout):
         grbl(port).soft_reset(timeout=0.05)

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from drivers import GrblError
+from drivers import GrblAlarm, GrblError
 from tests.hil.helpers import open_driver, running_cell
 
 # Homing enabled ($22=1): the controller powers up locked in Alarm, as a real homing machine does.
@@ -95,3 +95,28 @@ def test_feed_hold_resume_and_soft_reset_during_motion() -> None:
         st = gantry.wait_idle(timeout=2.0)
         assert st.mpos == stopped_at == pytest.approx(tuple(sim.mpos), abs=5e-4)
         assert -100.0 < stopped_at[0] < held_at[0]
+
+
+def test_cancel_motion_abandons_the_move_and_leaves_the_controller_ready() -> None:
+    with running_cell(GANTRY) as cell, open_driver(cell, "gantry") as gantry:
+        sim = cell.sims["gantry"]
+        gantry.unlock()
+        gantry.move_to(x=-100.0, feed=10.0)  # 10 simulated minutes: 0.3 s real
+        gantry.move_to(y=-50.0, feed=10.0)  # queued behind it
+        time.sleep(0.02)
+        st = gantry.cancel_motion()
+        assert st.state == "Idle" and gantry.last_alarm is None  # no ALARM:3: position kept
+        assert -100.0 < st.mpos[0] < 0.0 and st.mpos[1] == 0.0
+        time.sleep(0.02)
+        assert gantry.status().mpos == st.mpos == pytest.approx(tuple(sim.mpos), abs=5e-4)
+        gantry.move_to(x=-1.0, feed=3000.0)  # the next move on the same connection runs
+        assert gantry.wait_idle(timeout=2.0).mpos == (-1.0, 0.0, 0.0)  # the dropped one did not
+        assert gantry.cancel_motion().state == "Idle"  # when idle: held, reset, idle again
+        assert gantry.status().mpos == (-1.0, 0.0, 0.0)
+
+
+def test_cancel_motion_does_not_unlock_an_alarm() -> None:
+    with running_cell(GANTRY) as cell, open_driver(cell, "gantry") as gantry:
+        with pytest.raises(GrblAlarm):  # homing enabled: locked in Alarm since power-up
+            gantry.cancel_motion()
+        assert gantry.status().state == "Alarm" and cell.sims["gantry"].alarm_locked

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ from bluesky import plan_stubs as bps
 from bluesky import plans as bp
 
 from lab.devices import connect_workcell
-from lab.errors import SafetyError
+from lab.errors import SafetyError, WorkcellError
 from lab.plans import synthesize
 from lab.spec import SafetyLimits
 from lab.workcell import load_workcell
@@ -107,3 +108,22 @@ def test_unsafe_anneal_never_reaches_the_hotplate(bench) -> None:
             synthesize({}, {}, SAFETY, anneal=(400.0, 5.0), hotplate=inst.hotplate)
         )
     assert inst.hotplate.setpoint.get() == before
+
+
+def test_gantry_stop_then_move_on_the_same_connection(bench) -> None:
+    inst, _, _ = bench
+    gantry = inst.gantry
+    gantry.feed_mm_min = 2.0  # 184 mm to the lcr station: 2.8 s real at the bench's time scale
+    moving = gantry.set(gantry.station("lcr"))
+    time.sleep(0.05)
+    gantry.stop()  # what the RunEngine does when a plan is stopped or aborted
+    with pytest.raises(WorkcellError, match="was stopped at"):
+        moving.wait(timeout=5.0)
+    x, y = gantry.x.get(), gantry.y.get()
+    assert -180.0 < x < 0.0 and -40.0 < y < 0.0  # stopped on the way, position known
+    gantry.feed_mm_min = 3000.0
+    RunEngine({}, context_managers=[])(bps.mv(gantry, gantry.station("hotplate")))
+    assert (gantry.x.get(), gantry.y.get(), gantry.z.get()) == pytest.approx(
+        gantry.station("hotplate")
+    )
+    assert inst.gantry._driver.status().state == "Idle"  # stop() after the run: nothing sent

@@ -164,6 +164,27 @@ def test_reset_during_motion_raises_alarm3(slow_world: SimulatedWorld) -> None:
     assert sim.feed(b"\x18") == b"ALARM:3\r\n" + BANNER.encode() + UNLOCK
 
 
+def test_feed_hold_then_reset_abandons_the_move_and_keeps_the_position(
+    slow_world: SimulatedWorld,
+) -> None:
+    """The sheet's way to abandon a move: ``!``, then once held (``Hold:0``, not moving) Ctrl-X:
+    no ALARM:3, the position kept, Idle and ready for the next line."""
+    sim = GrblSim(slow_world)
+    sim.on_connect()
+    assert sim.feed(b"G1 X-50 F600\nG1 X-60\n") == b"ok\r\nok\r\n"  # 6 s in real time
+    time.sleep(0.02)
+    assert sim.feed(b"!") == b""
+    held = sim.feed(b"?")
+    assert held.startswith(b"<Hold:0|MPos:-")
+    assert sim.feed(b"\x18") == BANNER.encode()  # no alarm, no unlock message
+    idle = sim.feed(b"?")
+    assert idle.startswith(b"<Idle|") and idle.split(b"|")[1] == held.split(b"|")[1]
+    assert sim.feed(b"G1 X-1 F6000\n") == b"ok\r\n"  # both queued moves were dropped
+    assert sim.feed(b"?").startswith(b"<Run|")
+    wait_idle(sim)
+    assert sim.feed(b"?").startswith(b"<Idle|MPos:-1.000,0.000,0.000|")
+
+
 def test_work_coordinates(world: SimulatedWorld) -> None:
     sim = GrblSim(world)
     sim.on_connect()
