@@ -862,6 +862,70 @@ FIDELITY_MIX = (0.5, 0.3, 0.2)
 cost-aware search produces)."""
 
 
+PROPOSAL_TIME_VARIANTS = ["mf_gp", "mf[acq=mf_mes]", "mf[acq=mf_kg]", "mf_surrogate"]
+"""Strategies timed by ``--proposal-time`` (``mf_surrogate`` only where it applies)."""
+
+
+def proposal_time(
+    problems: dict[str, Problem], n_obs: int, variants: list[str], repeats: int = 2
+) -> dict[str, Any]:
+    """Wall and CPU seconds of one ``ask(1)`` after ``n_obs`` observations, a third per fidelity.
+
+    The optimiser is fresh (a cold hyperparameter fit, the fidelity gate's two fits, the
+    verification check, the acquisition): the worst case of a campaign, e.g. one resumed
+    from the store. ``repeats`` fresh optimisers per variant; the median is reported.
+    """
+    import torch
+
+    from lab.optimize import Optimizer, Proposal
+    from lab.optimize._space import DesignSpace, FidelitySet
+
+    out: dict[str, Any] = {}
+    for pname, problem in problems.items():
+        spec = problem.spec()
+        space, fids = DesignSpace(spec), FidelitySet(spec)
+        gen = torch.Generator().manual_seed(11)
+        rng = np.random.default_rng(11)
+        data = []
+        for i, x in enumerate(space.random(n_obs, gen)):
+            f = fids.names[i % len(fids)]
+            params = space.decode(x)
+            data.append(
+                (Proposal(params, f, fids.cost_of(f), "data"), problem.truth(params, f, rng))
+            )
+        out[pname] = {}
+        for variant in variants:
+            base, opts = _parse_strategy(variant)
+            kw: dict[str, Any] = {"num_restarts": 4, "raw_samples": 256}
+            if "acq" in opts:
+                kw["acquisition"] = opts["acq"]
+            if base == "mf_surrogate":
+                if not has_materials(problem):
+                    continue
+                kw["model"] = "mf_surrogate"
+                kw["surrogate"] = prepared_surrogate(problem, opts.get("kind", "interface_gnn"))
+            walls, cpus = [], []
+            for r in range(repeats):
+                opt = Optimizer(spec, seed=r, **kw)
+                opt._n_initial_drawn = len(opt._plan)
+                for prop, v in data:
+                    opt.tell(prop, v)
+                t0, c0 = time.perf_counter(), time.process_time()
+                (prop,) = opt.ask(1)
+                walls.append(time.perf_counter() - t0)
+                cpus.append(time.process_time() - c0)
+            out[pname][variant] = {
+                "observations": n_obs,
+                "fidelities": len(fids),
+                "wall_s": float(np.median(walls)),
+                "cpu_s": float(np.median(cpus)),
+                "runs": repeats,
+                "last_strategy": prop.strategy,
+            }
+            print(f"{pname} {variant}: {out[pname][variant]}", flush=True)
+    return out
+
+
 def compare_models(
     problems: dict[str, Problem], sizes: tuple[int, ...], seeds: int, kinds: list[str]
 ) -> dict[str, Any]:
@@ -952,6 +1016,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--interface-truth", default=INTERFACE_TRUTH, help="module:function")
     ap.add_argument("--interface-campaign", help="campaign file for the interface problem")
     ap.add_argument(
+        "--proposal-time",
+        type=int,
+        metavar="N",
+        help="time one proposal after N observations (a third per fidelity); writes "
+        "DIR/proposal_time.json",
+    )
+    ap.add_argument(
         "--compare-models",
         action="store_true",
         help="instead of the benchmark, score the model kinds on held-out target data",
@@ -984,6 +1055,12 @@ def main(argv: list[str] | None = None) -> int:
         p.budget *= args.budget_scale
         calibrate(p)
 
+    if args.proposal_time:
+        variants = args.strategies.split(",") if args.strategies else PROPOSAL_TIME_VARIANTS
+        res = proposal_time(problems, args.proposal_time, variants, repeats=1 if args.quick else 2)
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "proposal_time.json").write_text(json.dumps(res, indent=2))
+        return 0
     if args.compare_models:
         kinds = args.strategies.split(",") if args.strategies else MODEL_KINDS
         res = compare_models(problems, (30, 90), args.seeds or 3, kinds)

@@ -52,3 +52,27 @@ def test_quick_benchmark_writes_summary_steps_and_plots(tmp_path: Path) -> None:
     assert max(float(r["cumulative_cost"]) for r in mf) <= 3.0 + 1e-9
     for problem in summary:
         assert (tmp_path / f"convergence_{problem}.png").stat().st_size > 1000
+
+
+def test_proposal_time_mode_writes_its_figures(tmp_path: Path) -> None:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    cmd = [
+        sys.executable,
+        str(ROOT / "benchmarks" / "optimizer.py"),
+        "--quick",
+        "--proposal-time",
+        "20",
+        "--problems",
+        "branin",
+        "--strategies",
+        "mf_gp,mf[acq=mf_mes]",
+        "--out",
+        str(tmp_path),
+    ]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    res = json.loads((tmp_path / "proposal_time.json").read_text())
+    for variant in ("mf_gp", "mf[acq=mf_mes]"):
+        row = res["branin"][variant]
+        assert row["observations"] == 20 and row["fidelities"] == 3
+        assert row["wall_s"] > 0 and row["cpu_s"] > 0
