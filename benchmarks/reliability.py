@@ -74,7 +74,8 @@ sweep, the end of a sweep) after the previous (re)start, so kills land in propos
 dispenses, sweeps, between a sweep and its analysis, and in a resume. ``reconciled`` says what
 the resumes found (experiments analysed or abandoned on resume).
 The killed run's instrument leases expire after their time-to-live (30 s as shipped;
-``--quick`` runs the console with 3 s). Counted in the store after the campaign completed:
+``--quick`` runs the console with 3 s, through ``LAB_LEASE_TTL_S``). Counted in the store
+after the campaign completed:
 
     *lost*: an experiment with a successful measurement run (``characterize`` or
     ``measure_screening``, exit status success) that has no measurement row from that run, or
@@ -852,14 +853,10 @@ def _progress(db_path: Path) -> int:
 
 def child_console(args: argparse.Namespace, console_args: list[str]) -> int:
     """Child: the ``lab`` console, with the instrument leases' time-to-live set."""
-    import functools
-
-    import lab.flows
     from lab.console import main as console_main
-    from lab.store import hold_leases
 
     if args.lease_ttl is not None:
-        lab.flows.hold_leases = functools.partial(hold_leases, ttl_s=args.lease_ttl)  # type: ignore[assignment]
+        os.environ["LAB_LEASE_TTL_S"] = str(args.lease_ttl)
     sys.argv = ["lab", *console_args]
     console_main()
     return 0

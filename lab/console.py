@@ -244,10 +244,12 @@ def _run_campaign(
         spec = parse_campaign(row.spec, f"campaign {campaign_id}")
         if workcell is None and row.workcell and row.workcell != "simulated":
             workcell = Path(row.workcell)
-    if workcell is not None:
-        from lab.workcell import load_workcell
+    from lab.workcell import lease_ttl, load_workcell
 
-        load_workcell(workcell)
+    if workcell is not None:
+        load_workcell(workcell).lease_ttl()
+    else:
+        lease_ttl()  # a bad $LAB_LEASE_TTL_S is a user error before anything starts
     anneals = any(p.name == "anneal_temperature_c" for p in spec.parameters)
     sim = (
         contextlib.nullcontext(workcell)

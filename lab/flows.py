@@ -231,7 +231,8 @@ def run_experiment(
 ) -> str | None:
     """Run the synthesis and characterisation plans of one experiment on the bench.
 
-    The instruments are leased in the database for the whole experiment. A fault while
+    The instruments are leased in the database for the whole experiment (lifetime without a
+    heartbeat: :meth:`lab.workcell.Workcell.lease_ttl`). A fault while
     measuring (the sample is made and unchanged) is retried with exponential backoff, after
     reopening the port of a device whose connection was lost (same URL and settings); a fault
     while making the sample fails the experiment, because a half-made sample cannot be
@@ -265,11 +266,16 @@ def run_experiment(
             return store.campaign(cid).status in ("abort_requested", "aborted")
 
         resources = _resources(workcell, {"ne1000", "scpi_lcr", "ika_namur", "grbl", "mt_sics"})
+        ttl_s = workcell.lease_ttl()
         with hold_leases(
-            store, resources, f"campaign-{cid}/experiment-{exp_id}", cancelled=cancelled
+            store,
+            resources,
+            f"campaign-{cid}/experiment-{exp_id}",
+            ttl_s=ttl_s,
+            cancelled=cancelled,
         ) as holder:
             store.transition(exp_id, ExperimentState.RUNNING)
-            store.audit("leases", cid, exp_id, holder=holder, resources=resources)
+            store.audit("leases", cid, exp_id, holder=holder, resources=resources, ttl_s=ttl_s)
             with connect_workcell(
                 workcell,
                 spec.safety,
@@ -663,7 +669,7 @@ def campaign_flow(
     """
     configure_threads()
     store = store_for(db_url)
-    load_workcell(workcell_path)  # fail early with a clear message
+    load_workcell(workcell_path).lease_ttl()  # fail early with a clear message
     if campaign_id is None:
         if campaign_path is None:
             raise LabError("give a campaign file, or a campaign id to resume")

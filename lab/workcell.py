@@ -10,10 +10,16 @@ One format serves the simulators, the console and the devices::
 ``socket://host:port``. Per-device extra keys (``role``, ``baudrate``, ``limits``,
 ``faults``, ``stations``...) are kept as given. A simulated workcell also writes its
 ``time_scale``.
+
+``lease_ttl_s`` (optional) sets how long an instrument lease lives without a heartbeat: a
+campaign killed mid-experiment blocks the instruments that long before a resume (or another
+campaign) can take them. The environment variable ``LAB_LEASE_TTL_S`` overrides it; the
+default is 30 s.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,6 +29,11 @@ from lab.errors import SpecError
 from lab.spec import format_validation_error, read_yaml
 
 DeviceKind = Literal["ne1000", "ika_namur", "mt_sics", "grbl", "scpi_lcr"]
+
+DEFAULT_LEASE_TTL_S = 30.0
+"""Instrument lease lifetime without a heartbeat when nothing else is configured, s."""
+LEASE_TTL_ENV = "LAB_LEASE_TTL_S"
+"""Environment variable that overrides the workcell file's ``lease_ttl_s``."""
 
 
 class DeviceEntry(BaseModel):
@@ -54,6 +65,17 @@ class Workcell(BaseModel):
     time_scale: float = Field(default=1.0, gt=0)
     """Seconds of the workcell's clock per real second: 1 for a bench; a simulated workcell
     that runs faster says so, and plans divide their waits (an anneal's hold) by it."""
+    lease_ttl_s: float | None = Field(default=None, gt=0, le=86400)
+    """Lifetime of an instrument lease without a heartbeat, s (renewed every third of it);
+    ``$LAB_LEASE_TTL_S`` overrides it; neither set: 30 s. See :func:`lease_ttl`."""
+
+    def lease_ttl(self) -> float:
+        """The lease lifetime in force for this workcell, s (see :func:`lease_ttl`).
+
+        Raises:
+            SpecError: If ``$LAB_LEASE_TTL_S`` is not a positive number of seconds.
+        """
+        return lease_ttl(self.lease_ttl_s)
 
     def of_kind(self, kind: str) -> dict[str, DeviceEntry]:
         """Devices of one kind, by name."""
@@ -72,6 +94,35 @@ class Workcell(BaseModel):
             f"the workcell has no ne1000 pump with role '{role}': add one "
             f"(e.g. pump_{role}: {{kind: ne1000, url: ..., role: {role}}})"
         )
+
+
+def lease_ttl(configured: float | None = None) -> float:
+    """The instrument lease lifetime in force, s.
+
+    ``$LAB_LEASE_TTL_S`` if set, else ``configured`` (a workcell file's ``lease_ttl_s``), else
+    :data:`DEFAULT_LEASE_TTL_S`. A holder that dies (a killed campaign) stops renewing its
+    leases, so they expire and a resume can take the instruments after at most this long;
+    live holders renew every third of it (one database write each time).
+
+    Args:
+        configured: The workcell file's ``lease_ttl_s``, s, or None.
+
+    Raises:
+        SpecError: If ``$LAB_LEASE_TTL_S`` is not a positive number of seconds.
+    """
+    raw = os.environ.get(LEASE_TTL_ENV, "").strip()
+    if not raw:
+        return configured if configured is not None else DEFAULT_LEASE_TTL_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value <= 86400:
+        raise SpecError(
+            f"{LEASE_TTL_ENV}={raw!r}: give the instrument lease lifetime in seconds, a number "
+            "above 0 and at most 86400 (e.g. 5), or unset it"
+        )
+    return value
 
 
 def parse_workcell(data: Any, source: str = "<workcell>") -> Workcell:

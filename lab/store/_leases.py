@@ -37,7 +37,8 @@ def hold_leases(
         store: The store holding the lease table.
         resources: Instrument identifiers (their transport URLs).
         owner: Human-readable owner, e.g. ``campaign-3/experiment-12``.
-        ttl_s: Lease lifetime without a heartbeat, s.
+        ttl_s: Lease lifetime without a heartbeat, s (campaigns pass the workcell's
+            :meth:`~lab.workcell.Workcell.lease_ttl`: ``lease_ttl_s`` or ``$LAB_LEASE_TTL_S``).
         wait_s: Longest wait for busy instruments, s.
         poll_s: Polling period while waiting, s.
         cancelled: Returns ``True`` to stop waiting (campaign paused or aborted).

@@ -47,6 +47,7 @@ def _kill_when(proc: subprocess.Popen, condition: Callable[[], bool], timeout: f
 @pytest.mark.timeout(900)
 def test_sigkill_at_several_points_then_resume(tmp_path: Path, sim_workcell: Path) -> None:
     env = lab_env(tmp_path)
+    env["LAB_LEASE_TTL_S"] = "3"  # a resume waits for the killed run's leases: 3 s, not 30 s
     db = f"sqlite:///{tmp_path / 'lab.db'}"
     budget = 6
     campaign = small_campaign(tmp_path, budget=budget, initial_design=3)

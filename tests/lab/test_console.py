@@ -60,6 +60,22 @@ def test_demo_refuses_bad_budget() -> None:
     assert "--budget must be positive" in result.output
 
 
+@pytest.mark.parametrize("with_workcell", [True, False])
+def test_launch_refuses_a_bad_lease_ttl_before_starting(
+    tmp_path: Path, with_workcell: bool
+) -> None:
+    workcell = tmp_path / "w.yaml"
+    workcell.write_text("devices: {lcr: {kind: scpi_lcr, url: 'socket://127.0.0.1:9'}}\n")
+    args = ["campaign", "launch", str(ROOT / "campaigns" / "demo.yaml")]
+    args += ["--db", f"sqlite:///{tmp_path / 'lab.db'}"]
+    args += ["--workcell", str(workcell)] if with_workcell else []
+    result = runner.invoke(app, args, env={"LAB_LEASE_TTL_S": "soon"})
+    assert result.exit_code == 2, result.output
+    assert "LAB_LEASE_TTL_S='soon': give the instrument lease lifetime in seconds" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "lab.db").exists()  # nothing started
+
+
 def test_instruments_check_reports_unreachable_device(tmp_path: Path) -> None:
     wc = tmp_path / "w.yaml"
     wc.write_text(

@@ -1,14 +1,17 @@
 """Instrument faults during an experiment (``lab.flows.run_experiment``) against the simulated
-workcell, over real ptys and TCP: what is retried, how, and what is recorded."""
+workcell, over real ptys and TCP: what is retried, how, and what is recorded; and how soon the
+instruments of a killed run are free again."""
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from lab.flows import run_experiment
 from lab.spec import Campaign, load_campaign
@@ -29,13 +32,13 @@ def bench(tmp_path: Path) -> Iterator[tuple[SimulatedWorkcell, Path, Store, Camp
         yield cell, workcell, Store(f"sqlite:///{tmp_path / 'lab.db'}"), load_campaign(DEMO)
 
 
-def _experiment(store: Store, spec: Campaign) -> tuple[int, int]:
+def _experiment(store: Store, spec: Campaign, key: str = "k-1") -> tuple[int, int]:
     cid = store.create_campaign(spec.name, spec.model_dump(mode="json"), 0, 1.0)
     (exp,) = store.add_experiments(
         cid,
         [
             {
-                "key": "k-1",
+                "key": key,
                 "params": PARAMS,
                 "fidelity": "full",
                 "cost": 1.0,
@@ -108,3 +111,28 @@ def test_every_driver_retry_is_recorded_even_with_the_console_quiet(bench) -> No
     assert sorted(seen) == sorted(expected), retries
     assert all(r["command"] and r["error"].split(": ")[1] == r["device"] for r in retries)
     assert not _details(store, cid, "measurement_fault")  # the drivers' retries absorbed both
+
+
+def test_a_killed_runs_leases_expire_after_the_workcells_lease_ttl(bench, monkeypatch) -> None:
+    cell, workcell, store, spec = bench
+    monkeypatch.delenv("LAB_LEASE_TTL_S", raising=False)
+    data = yaml.safe_load(workcell.read_text())
+    workcell.write_text(yaml.safe_dump({**data, "lease_ttl_s": 1.0}))
+    # A run killed mid-experiment never releases its leases: they stay until they expire.
+    release = store.release_leases
+    monkeypatch.setattr(store, "release_leases", lambda resources, holder: None)
+    _, first = _experiment(store, spec, "k-1")
+    t0 = time.monotonic()
+    assert run_experiment.fn(store, first, spec, str(workcell)) is not None
+    first_s = time.monotonic() - t0
+    monkeypatch.setattr(store, "release_leases", release)
+    left = store.leases()
+    assert {lease.resource for lease in left} == {d["url"] for d in cell.devices.values()}
+    assert all((lease.expires_at - lease.heartbeat_at).total_seconds() == 1.0 for lease in left)
+    # The resume takes the instruments once those leases expire: about 1 s, not 30 s.
+    cid, second = _experiment(store, spec, "k-2")
+    t0 = time.monotonic()
+    assert run_experiment.fn(store, second, spec, str(workcell)) is not None
+    assert time.monotonic() - t0 < first_s + 6.0
+    assert [e["ttl_s"] for e in _details(store, cid, "leases")] == [1.0]
+    assert store.leases() == []

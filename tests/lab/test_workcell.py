@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 
 from lab.errors import SpecError
-from lab.workcell import dump_workcell, load_workcell, parse_workcell
+from lab.workcell import (
+    DEFAULT_LEASE_TTL_S,
+    dump_workcell,
+    lease_ttl,
+    load_workcell,
+    parse_workcell,
+)
 
 EXAMPLE = """
 devices:
@@ -58,6 +64,7 @@ def test_extra_keys_kept_and_roles() -> None:
             "devices.x.address",
         ),
         ({"devices": {}}, "devices:"),
+        ({"devices": {"x": {"kind": "ne1000", "url": "loop://"}}, "lease_ttl_s": 0}, "lease_ttl_s"),
         ({"device": {}}, "device: unknown key"),
         ([1, 2], "must be a mapping"),
     ],
@@ -65,3 +72,26 @@ def test_extra_keys_kept_and_roles() -> None:
 def test_bad_workcells(data: object, expected: str) -> None:
     with pytest.raises(SpecError, match=expected.replace(".", r"\.")):
         parse_workcell(data, "w.yaml")
+
+
+def test_lease_ttl_from_the_workcell_file_or_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("LAB_LEASE_TTL_S", raising=False)
+    p = tmp_path / "w.yaml"
+    p.write_text(EXAMPLE)
+    assert load_workcell(p).lease_ttl() == DEFAULT_LEASE_TTL_S == lease_ttl() == 30.0
+    p.write_text(EXAMPLE + "lease_ttl_s: 2.5\n")
+    wc = load_workcell(p)
+    assert wc.lease_ttl() == 2.5
+    dump_workcell(wc, tmp_path / "copy.yaml")
+    assert load_workcell(tmp_path / "copy.yaml").lease_ttl() == 2.5
+    monkeypatch.setenv("LAB_LEASE_TTL_S", " 0.75 ")  # overrides the file
+    assert wc.lease_ttl() == 0.75 == lease_ttl()
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-3", "nan", "inf", "1e9"])
+def test_bad_lease_ttl_in_the_environment(value: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LAB_LEASE_TTL_S", value)
+    with pytest.raises(SpecError, match=f"LAB_LEASE_TTL_S='{value}': give the instrument lease"):
+        parse_workcell({"devices": {"x": {"kind": "ne1000", "url": "loop://"}}}).lease_ttl()
