@@ -325,6 +325,28 @@ class Campaign(_Strict):
             raise SafetyError(f"proposal has unknown parameters: {sorted(unknown)}")
 
 
+_PARAMETER_TYPES: dict[str, str] = {
+    "continuous": "with low, high and unit",
+    "categorical": "with choices",
+}
+"""The ``type`` of a campaign parameter and the keys each type takes."""
+
+
+def _tag_message(error: Any) -> str:
+    """The fix for a missing or unknown ``type`` (the tag of a discriminated union)."""
+    ctx = error.get("ctx", {})
+    key = str(ctx.get("discriminator", "'type'")).strip("'")
+    expected = ctx.get("expected_tags")
+    tags = [t.strip().strip("'") for t in expected.split(",")] if expected else []
+    if not tags or set(tags) == set(_PARAMETER_TYPES):
+        allowed = " or ".join(f"{t} ({hint})" for t, hint in _PARAMETER_TYPES.items())
+    else:
+        allowed = " or ".join(tags)
+    if error["type"] == "union_tag_not_found":
+        return f"{key} is missing: add {key}: {allowed}"
+    return f"{key} must be {allowed}, not {ctx.get('tag')!r}"
+
+
 def format_validation_error(err: ValidationError, source: str) -> str:
     """Turn a pydantic error into short lines naming each field and the fix.
 
@@ -348,8 +370,11 @@ def format_validation_error(err: ValidationError, source: str) -> str:
             msg = "unknown key: remove it or check its spelling"
         elif kind == "missing":
             msg = "required key is missing: add it"
-        elif kind == "union_tag_invalid":
-            msg = "type must be 'continuous' or 'categorical'"
+        elif kind in ("union_tag_not_found", "union_tag_invalid"):
+            item = e.get("input")
+            if isinstance(item, dict) and isinstance(item.get("name"), str):
+                loc += f" ('{item['name']}')"
+            msg = _tag_message(e)
         else:
             msg = e["msg"].removeprefix("Value error, ")
             if (

@@ -62,7 +62,12 @@ _DELETE = object()
         ("batch_size", 0, "batch_size:"),
         ("parameters.0.low", 50.0, "parameters[0]: bounds are inverted"),
         ("parameters.1.high", 0.0, "parameters[1]: bounds are inverted"),
-        ("parameters.0.type", "discrete", "parameters[0]: type must be"),
+        (
+            "parameters.0.type",
+            "discrete",
+            "parameters[0] ('precursor_volume_ul'): type must be continuous (with low, high and "
+            "unit) or categorical (with choices), not 'discrete'",
+        ),
         ("objective.direction", "down", "objective.direction:"),
         ("objective", _DELETE, "objective: required key is missing"),
         ("fidelities", [], "fidelities:"),

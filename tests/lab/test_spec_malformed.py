@@ -87,12 +87,35 @@ CASES: list[tuple[str, str, Any, object, str]] = [
         "above safety.max_temperature_c=250",
     ),
     (
-        # Named, but pydantic's words ("Unable to extract tag using discriminator 'type'").
         "parameter-type-missing",
         "parameters",
         {"name": "anneal_temperature_c", "low": 50.0, "high": 200.0, "unit": "degC"},
         APPEND,
-        "parameters[3]:",
+        "parameters[3] ('anneal_temperature_c'): type is missing: add type: continuous (with low,"
+        " high and unit) or categorical (with choices)",
+    ),
+    (
+        "parameter-type-deleted",
+        "parameters.0.type",
+        DELETE,
+        None,
+        "parameters[0] ('precursor_volume_ul'): type is missing: add type: continuous",
+    ),
+    (
+        "parameter-type-missing-no-name",
+        "parameters",
+        {"choices": ["a", "b"]},
+        APPEND,
+        "parameters[3]: type is missing: add type: continuous (with low, high and unit) or "
+        "categorical (with choices)",
+    ),
+    (
+        "parameter-type-unknown",
+        "parameters.1.type",
+        "float",
+        None,
+        "parameters[1] ('solvent_volume_ul'): type must be continuous (with low, high and unit)"
+        " or categorical (with choices), not 'float'",
     ),
     (
         "electrode-area-zero",
