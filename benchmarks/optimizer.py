@@ -560,8 +560,10 @@ def _run_ax(problem: Problem, run: Run, n_init: int) -> None:
     from ax.api.client import Client
     from ax.api.configs import ChoiceParameterConfig, RangeParameterConfig
 
-    for name in ("ax", "pyro", "botorch"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+    # Ax sets INFO on each of its loggers: quiet them all (they are created on import)
+    for name in list(logging.root.manager.loggerDict):
+        if name.split(".")[0] in ("ax", "pyro", "botorch"):
+            logging.getLogger(name).setLevel(logging.ERROR)
     spec = problem.spec(single_fidelity=True)
     client = Client(random_seed=run.seed)
     parameters: list[Any] = []
