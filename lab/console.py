@@ -1,21 +1,22 @@
 """The ``lab`` console: the front door (Typer + Rich).
 
-Heavy libraries (torch, Prefect, Bluesky) are imported inside the commands that need them, so
-``lab --help`` stays fast. User mistakes (a bad campaign file, an unknown device, an unsafe set
-point) are printed as one clear message and exit with status 2; no traceback.
-"""
+Heavy libraries (torch, Prefect, Bluesky, and the standard library's ``logging`` and
+``tempfile``) are imported inside the commands that need them, so ``lab --help`` stays fast.
+User mistakes (a bad campaign file, an unknown device, an unsafe set point) are printed as one
+clear message and exit with status 2; no traceback.
 
-from __future__ import annotations
+There is deliberately no ``from __future__ import annotations`` here: Typer reads every
+command's annotations to build the command tree on each invocation (``--help`` included), and
+string annotations would be parsed again one by one, which costs more than evaluating them once
+when the module is executed. Names used in annotations must be importable at module level.
+"""
 
 import contextlib
 import functools
-import logging
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
-from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -59,6 +60,8 @@ def user_errors(fn: F) -> F:
 
 def demo_campaign_path() -> Path:
     """Path of the shipped demo campaign (``campaigns/demo.yaml``)."""
+    from importlib import resources
+
     return Path(str(resources.files("campaigns") / "demo.yaml"))
 
 
@@ -186,6 +189,8 @@ def _db_url(db: str | None) -> str:
 
 
 def _quiet_runtime() -> None:
+    import logging
+
     from lab._runtime import configure_prefect_defaults, configure_threads
 
     configure_threads()
@@ -199,6 +204,8 @@ def _quiet_runtime() -> None:
 @contextlib.contextmanager
 def _simulated_workcell(seed: int, time_scale: float, hotplate: bool) -> Iterator[Path]:
     """The demo's simulated workcell, in-process; yields its workcell file."""
+    import tempfile
+
     from simulators.workcell import DEMO_DEVICES, FULL_DEVICES, SimulatedWorkcell
     from simulators.world import SimulatedWorld
 

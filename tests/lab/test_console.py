@@ -28,6 +28,33 @@ def test_help_lists_the_commands() -> None:
         assert cmd in result.output
 
 
+def test_console_import_stays_light() -> None:
+    """``lab --help`` needs Typer and Rich only: nothing heavy is imported with the console, and
+    its annotations are objects (Typer would otherwise parse every annotation string again)."""
+    code = "import sys, lab.console; print(' '.join(sorted(sys.modules)))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    loaded = set(proc.stdout.split())
+    heavy = {"prefect", "bluesky", "ophyd", "torch", "numpy", "sqlalchemy", "sqlmodel", "pydantic"}
+    heavy |= {"yaml", "serial", "lab.spec", "lab.store", "lab.flows", "drivers", "simulators"}
+    heavy |= {"logging", "tempfile", "importlib.resources"}
+    assert not heavy & loaded, sorted(heavy & loaded)
+    from lab.console import campaign_validate
+
+    assert not any(isinstance(a, str) for a in campaign_validate.__annotations__.values())
+
+
+@pytest.mark.parametrize(
+    "command",
+    [[], ["campaign"], ["campaign", "launch"], ["instruments", "check"], ["sim", "up"]],
+    ids=lambda c: " ".join(c) or "lab",
+)
+def test_help_of_commands(command: list[str]) -> None:
+    result = runner.invoke(app, [*command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage:" in result.output
+
+
 def test_validate_good_campaign() -> None:
     result = runner.invoke(app, ["campaign", "validate", str(ROOT / "campaigns" / "demo.yaml")])
     assert result.exit_code == 0, result.output
