@@ -24,7 +24,7 @@ demo: setup
 	$(BIN)/lab demo
 
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=20
 
 lint: setup
 	$(BIN)/ruff check .
