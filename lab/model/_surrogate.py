@@ -241,16 +241,29 @@ class Surrogate:
             )
         return torch.tensor(rows, dtype=torch.float64).reshape(-1, len(RAW_COLUMNS))
 
-    def fit(self, observations: Sequence[Mapping[str, Any]]) -> Surrogate:
+    def fit(
+        self,
+        observations: Sequence[Mapping[str, Any]],
+        *,
+        warm_start: Surrogate | Mapping[str, torch.Tensor] | None = None,
+        maxiter: int = 100,
+    ) -> Surrogate:
         """Fit the GP to observations.
 
         Args:
             observations: Dicts of parameters plus ``fidelity`` and ``value`` (objective
                 units, > 0; modelled as ``log10``).
+            warm_start: A fitted surrogate of the same kind and library (or its
+                ``model.hyperparameters()``) whose hyperparameters start the fit.
+            maxiter: Iteration cap of the hyperparameter fit (:meth:`InterfaceGP.fit`).
 
         Returns:
             ``self``.
         """
+        if isinstance(warm_start, Surrogate):
+            if warm_start.model is None:
+                raise RuntimeError("warm_start: fit() that surrogate first")
+            warm_start = warm_start.model.hyperparameters()
         if self.table is None:
             self.prepare()
         X = self.encode(observations)
@@ -262,7 +275,7 @@ class Surrogate:
             y[:, None],
             len(self.fidelities),
             physics_mean=self.config.physics_mean,
-        ).fit()
+        ).fit(maxiter, warm_start=warm_start)
         return self
 
     def predict(

@@ -44,3 +44,4 @@ def test_quick_benchmark(tmp_path: Path) -> None:
     assert (out / "parity.png").stat().st_size > 1000
     details = json.loads((out / "details.json").read_text())
     assert "ratios_vs_targets" in details and details["lomo"] == summary
+    assert details["base_fit_seconds"]["count"] == 5 * 2  # warm start: two groups per kind

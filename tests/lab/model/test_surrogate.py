@@ -101,6 +101,38 @@ def test_snapshot_round_trip_and_version(fitted: Surrogate, tmp_path) -> None:
     assert other.version != version
 
 
+def _mll(s: Surrogate) -> float:
+    from gpytorch.mlls import ExactMarginalLogLikelihood
+
+    gp = s.model.gp
+    gp.train()
+    with torch.no_grad():
+        mll = ExactMarginalLogLikelihood(gp.likelihood, gp)
+        value = float(mll(gp(*gp.train_inputs), gp.train_targets, *gp.train_inputs))
+    gp.eval()
+    return value
+
+
+def test_warm_start_copies_hyperparameters_not_data(fitted: Surrogate) -> None:
+    obs = draw(30, "full", 11) + draw(40, "screening", 12) + draw(24, "calculation", 3)
+    fresh = Surrogate(SurrogateConfig("descriptor_gp"), MODS, PARTS).prepare()
+    fresh.fit(obs, maxiter=1)
+    fresh.model.load_hyperparameters(fitted.model.hyperparameters())
+    for name, value in fitted.model.hyperparameters().items():
+        assert torch.equal(dict(fresh.model.gp.named_parameters())[name], value)
+    assert fresh.model.raw_train_X.shape[0] == len(obs)  # its own data...
+    stdvs = (fresh.model.gp.outcome_transform.stdvs, fitted.model.gp.outcome_transform.stdvs)
+    assert not torch.equal(*stdvs)  # ...and its own outcome standardisation
+
+    data = draw(40, "full", 1) + draw(60, "screening", 2) + draw(24, "calculation", 3)
+    cold = Surrogate(SurrogateConfig("descriptor_gp"), MODS, PARTS).prepare().fit(data, maxiter=5)
+    warm = Surrogate(SurrogateConfig("descriptor_gp"), MODS, PARTS).prepare()
+    warm.fit(data, warm_start=fitted, maxiter=5)
+    assert _mll(warm) >= _mll(fitted) - 1e-6 > _mll(cold)
+    with pytest.raises(RuntimeError, match="fit"):
+        warm.fit(data, warm_start=Surrogate(SurrogateConfig("descriptor_gp"), MODS, PARTS))
+
+
 def test_invalid_use() -> None:
     with pytest.raises(ValueError, match="kind"):
         Surrogate(SurrogateConfig("magic"), MODS, PARTS)
