@@ -123,9 +123,7 @@ def _mll(model: Any) -> float:
     """Marginal log likelihood of a fitted model on its training data."""
     from gpytorch.mlls import ExactMarginalLogLikelihood
 
-    if hasattr(model, "log_marginal_likelihood"):
-        return model.log_marginal_likelihood()
-
+    model = getattr(model, "exact_gp", model)  # a wrapper: the exact GP inside
     mll = ExactMarginalLogLikelihood(model.likelihood, model)
     model.train()
     try:

@@ -16,11 +16,11 @@ surrogate knows; ``partner`` is a categorical parameter or the campaign's ``othe
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
+from botorch.models.model import Model
 
 from lab.errors import LabError
 from lab.optimize._space import DesignSpace, FidelitySet
@@ -32,11 +32,6 @@ if TYPE_CHECKING:
 NAME = "mf_surrogate"
 RAW_DEFAULTS = {"anneal_temperature_c": 25.0, "anneal_time_min": 0.0}
 """Raw values of process columns the campaign does not vary (room temperature, no anneal)."""
-
-
-def fidelity_rank(fids: FidelitySet, i: int) -> float:
-    """Fidelity column value of ``mf_surrogate``: the fidelity's rank by cost (0 = cheapest)."""
-    return float(fids.by_cost().index(i))
 
 
 def surrogate_for(
@@ -147,12 +142,9 @@ class EncodedSurrogate:
 
     def to_raw(self, X: torch.Tensor) -> torch.Tensor:
         """Encoded inputs ``... x (d + 1)`` to raw surrogate inputs ``... x 6``."""
-        cols = []
-        for name in ("modifier", "partner", "thickness_nm", "anneal_temperature_c"):
-            cols.append(self._column(X, name))
-        cols.append(self._column(X, "anneal_time_min"))
-        cols.append(X[..., self.dim])
-        return torch.stack(cols, dim=-1)
+        names = ("modifier", "partner", "thickness_nm", "anneal_temperature_c", "anneal_time_min")
+        cols = [self._column(X, name) for name in names]
+        return torch.stack([*cols, X[..., self.dim]], dim=-1)
 
     def _column(self, X: torch.Tensor, name: str) -> torch.Tensor:
         plan = self._plan.get(name)
@@ -179,13 +171,7 @@ class EncodedSurrogate:
         return SurrogateModel(gp, self.to_raw)
 
 
-def _model_base() -> type:
-    from botorch.models.model import Model
-
-    return Model
-
-
-class SurrogateModel(_model_base()):  # type: ignore[misc]
+class SurrogateModel(Model):
     """A BoTorch ``Model`` on encoded inputs wrapping :class:`lab.model.InterfaceGP`.
 
     Args:
@@ -234,43 +220,11 @@ class SurrogateModel(_model_base()):  # type: ignore[misc]
             self.load_state_dict(start)
         return self
 
-    def log_marginal_likelihood(self) -> float:
-        """Exact marginal log likelihood of the training data (per point)."""
-        from gpytorch.mlls import ExactMarginalLogLikelihood
+    @property
+    def exact_gp(self) -> Any:
+        """The exact GP inside (encoded inputs already mapped to its features).
 
-        inner = self.gp.gp
-        mll = ExactMarginalLogLikelihood(inner.likelihood, inner)
-        inner.train()
-        try:
-            with torch.no_grad():
-                X = inner.train_inputs
-                return float(mll(inner(*X), inner.train_targets, *X))
-        except Exception:  # noqa: BLE001 - a model that cannot be scored loses
-            return -math.inf
-        finally:
-            inner.eval()
-
-    def loo_log_density(self) -> torch.Tensor:
-        """Closed-form leave-one-out log predictive density of each training point.
-
-        Model frame (the outcome standardisation undone), hyperparameters fixed; the noise
-        of each point is its fidelity's inferred noise level.
+        The optimiser's marginal likelihood and closed-form leave-one-out (the fidelity gate)
+        run on it; each training point's noise is its fidelity's inferred noise level.
         """
-        inner = self.gp.gp
-        inner.eval()
-        with torch.no_grad():
-            (X,) = inner.train_inputs
-            y = inner.train_targets
-            prior = inner.forward(X)
-            noise = inner.likelihood(prior, [X]).covariance_matrix - prior.covariance_matrix
-            K = prior.covariance_matrix + noise
-            L = torch.linalg.cholesky(K + 1e-9 * torch.eye(len(y), dtype=K.dtype))
-            Kinv = torch.cholesky_inverse(L)
-            alpha = Kinv @ (y - prior.mean)
-            var = 1.0 / Kinv.diagonal()
-            resid = alpha * var
-            lpd = -0.5 * (resid**2 / var + var.log() + math.log(2 * math.pi))
-            ot = getattr(inner, "outcome_transform", None)
-            if ot is not None and hasattr(ot, "stdvs"):
-                lpd = lpd - ot.stdvs.log().reshape(-1)[0]
-        return lpd
+        return self.gp.gp
