@@ -480,6 +480,8 @@ def _run_optimizer(
         kw["model"] = opts["model"]
     if "acq" in opts:
         kw["acquisition"] = opts["acq"]
+    if "gate_model" in opts:
+        kw["gate_model"] = opts["gate_model"]
     for flag, arg in (("gate", "fidelity_gate"), ("verify", "verify_best")):
         if flag in opts:
             kw[arg] = opts[flag] not in ("off", "0", "false")
@@ -487,6 +489,7 @@ def _run_optimizer(
     if surrogate is not None:
         kw["model"] = "mf_surrogate"
         kw["surrogate"] = prepared_surrogate(problem, surrogate)
+        kw["cover_choices"] = False  # the pretraining labels cover every interlayer already
         cheap = min(spec.fidelities, key=lambda f: f.cost)
         prior = [
             (Proposal(p, cheap.name, cheap.cost, "pretraining"), v)

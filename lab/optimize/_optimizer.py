@@ -166,6 +166,15 @@ class Optimizer:
             project's interface surrogate; build it with
             :func:`lab.optimize.surrogate_for`). Not part of :meth:`state_dict`: pass it
             again to :meth:`from_state_dict`.
+        gate_model: The model behind target-only proposals while the fidelity gate is
+            closed: ``"mf"`` (default), the multi-fidelity model (what the cheap fidelities
+            said still ranks the designs, e.g. which library materials are worth measuring; no
+            cheap experiment is bought), or ``"target"``, a GP on the target observations
+            alone.
+        cover_choices: Let the initial design measure every categorical choice once at the
+            cheapest fidelity when that costs at most a tenth of the budget (see
+            :func:`lab.optimize._space.initial_plan`); off when such data exists already
+            (e.g. the labels a surrogate was pretrained on, told before the first ask).
     """
 
     def __init__(
@@ -182,6 +191,8 @@ class Optimizer:
         verify_best: bool = True,
         verify_after: float = VERIFY_AFTER,
         surrogate: Any | None = None,
+        gate_model: str = "mf",
+        cover_choices: bool = True,
     ) -> None:
         self.spec = spec
         self.seed = seed
@@ -217,15 +228,26 @@ class Optimizer:
         self.fit_maxiter = fit_maxiter
         self.space = DesignSpace(spec)
         self._plan = (
-            initial_plan(spec.initial_design, self.fids)
+            initial_plan(
+                spec.initial_design,
+                self.fids,
+                n_cover=max((b - a for a, b in self.space.categorical_slices), default=0)
+                if cover_choices
+                else 0,
+                budget=spec.budget,
+            )
             if self.multi_fidelity
             else [(i, self.fids.target_index) for i in range(spec.initial_design)]
         )
+        self._plan_points = max((i + 1 for i, _ in self._plan), default=0)
         self._obs: list[_Obs] = []
         self._failed: list[tuple[Proposal, str]] = []
         self._pending: dict[str, Proposal] = {}
         self._n_initial_drawn = 0
         self.fidelity_gate = fidelity_gate
+        if gate_model not in ("target", "mf"):
+            raise LabError(f"gate_model must be 'target' or 'mf' (got '{gate_model}')")
+        self.gate_model = gate_model
         self.verify_best = verify_best
         self.verify_after = verify_after
         self.gate: dict[str, Any] = {}
@@ -308,7 +330,7 @@ class Optimizer:
             if idx < len(self._plan):
                 sobol_i, f = self._plan[idx]
             else:  # past the plan: continue the Sobol sequence at the target
-                sobol_i = self.spec.initial_design + idx - len(self._plan)
+                sobol_i = self._plan_points + idx - len(self._plan)
                 f = self.fids.target_index
             (params,) = self.space.sobol(1, self.seed, skip=sobol_i)
             out.append(Proposal(params, self.fids.names[f], self.fids.costs[f], INITIAL))
@@ -543,7 +565,10 @@ class Optimizer:
     def _ask_general(self, n: int, extra_pending: list[Proposal]) -> list[Proposal]:
         """Greedy sequential batch: each pick is pending for the next one."""
         mf = self._use_cheap_fidelities()
-        fit = self._fit_general(mf)
+        # With the gate closed, proposals stay at the target; the model is either a GP on the
+        # target observations alone or the multi-fidelity model (``gate_model``).
+        mf_model = mf or (self.multi_fidelity and self.gate_model == "mf")
+        fit = self._fit_general(mf_model)
         entry = self._entry if mf or not self.multi_fidelity else get_acquisition(GATED)
         d = self.space.dim
         pending = list(self._pending.values()) + extra_pending
@@ -556,8 +581,8 @@ class Optimizer:
         best_f = fit.Y[tmask].max() if bool(tmask.any()) else fit.Y.max()
 
         cat_patterns = self.space.categorical_patterns()
-        if mf:
-            choices = self.fids.names if entry.multi_fidelity else [target]
+        if mf_model:
+            choices = self.fids.names if mf and entry.multi_fidelity else [target]
             patterns = [{d: self._fid_value(f), **c} for f in choices for c in cat_patterns]
             fvals = [self._fid_value(f) for f in self.fids.names]
             bounds = torch.cat(
@@ -599,7 +624,7 @@ class Optimizer:
                 )
         for i in range(len(out), n):
             in_flight = pending + out
-            X_pending = self._inputs(in_flight, mf) if in_flight else None
+            X_pending = self._inputs(in_flight, mf_model) if in_flight else None
             model = fit.model
             if X_pending is not None and entry.pending == "believer":
                 model = self._believe(model, X_pending)
@@ -610,9 +635,9 @@ class Optimizer:
                 train_Y=fit.Y,
                 best_f=best_f,
                 X_pending=X_pending if entry.pending == "native" else None,
-                multi_fidelity=mf,
-                fidelity_column=d if mf else None,
-                target_value=self._fid_value(target) if mf else 1.0,
+                multi_fidelity=mf_model,
+                fidelity_column=d if mf_model else None,
+                target_value=self._fid_value(target) if mf_model else 1.0,
                 cost_model=cost_model,
                 project=self._project,
                 candidate_set=candidate_set,
@@ -620,7 +645,7 @@ class Optimizer:
             )
             acqf = entry.builder(ctx)
             x, val = self._maximize(acqf, bounds, patterns, gen, feas, entry.log_scale)
-            if mf:
+            if mf_model:
                 fvals = torch.tensor([self._fid_value(f) for f in self.fids.names])
                 fi = int(torch.argmin((fvals - float(x[d])).abs()))
             else:

@@ -206,18 +206,32 @@ class FidelitySet:
         return sorted(range(len(self.names)), key=lambda i: (self.costs[i], i))
 
 
-def initial_plan(n0: int, fids: FidelitySet) -> list[tuple[int, int]]:
+COVER_BUDGET_FRACTION = 0.1
+"""Most of the budget the cheapest fidelity may spend to cover every categorical choice."""
+
+
+def initial_plan(
+    n0: int, fids: FidelitySet, n_cover: int = 0, budget: float = math.inf
+) -> list[tuple[int, int]]:
     """Initial design as ``(sobol_index, fidelity_index)`` pairs, in the order they are asked.
 
     A single-fidelity campaign evaluates ``n0`` Sobol points at the target. A multi-fidelity
     campaign evaluates all ``n0`` points at the cheapest fidelity and the first
     ``max(2, ceil(n0 / 2))`` of them at every other fidelity (the target included), so the
     model sees each fidelity at shared designs and can learn how they relate, for less than
-    the single-fidelity design costs.
+    the single-fidelity design costs. When a categorical parameter has more choices than
+    ``n0`` (``n_cover``: the largest number of choices), the cheapest fidelity extends the
+    design to ``n_cover`` points, so every choice is measured once (:meth:`DesignSpace.sobol`
+    cycles through the choices), provided that costs at most
+    :data:`COVER_BUDGET_FRACTION` of ``budget``: screening a materials library by its
+    cheapest measurement before spending on the costly ones.
     """
     if not fids.multi:
         return [(i, fids.target_index) for i in range(n0)]
     order = fids.by_cost()
     n_half = min(n0, max(2, math.ceil(n0 / 2)))
-    counts = {i: (n0 if i == order[0] else n_half) for i in range(len(fids))}
-    return [(i, f) for i, f in itertools.product(range(n0), order) if i < counts[f]]
+    n_cheap = n0
+    if n_cover > n0 and n_cover * fids.costs[order[0]] <= COVER_BUDGET_FRACTION * budget + 1e-12:
+        n_cheap = n_cover
+    counts = {i: (n_cheap if i == order[0] else n_half) for i in range(len(fids))}
+    return [(i, f) for i, f in itertools.product(range(n_cheap), order) if i < counts[f]]

@@ -75,6 +75,31 @@ def test_fidelity_set_levels_and_initial_plan(mf_spec) -> None:
     assert initial_plan(4, FidelitySet(single)) == [(i, 0) for i in range(4)]
 
 
+def test_initial_design_covers_every_choice_at_the_cheapest_fidelity() -> None:
+    choices = [f"M{i}" for i in range(9)]
+    data = mf_data(initial_design=4)
+    data["parameters"] = [
+        *data["parameters"],
+        {"name": "modifier", "type": "categorical", "choices": choices},
+    ]
+    spec = parse_campaign(data)
+    opt = Optimizer(spec, seed=3, **FAST)
+    plan = opt._plan
+    cheap = [p for p in plan if p[1] == 0]
+    assert len(cheap) == 9 and len([p for p in plan if p[1] == 2]) == 2
+    asked = [opt.ask(1)[0] for _ in plan]
+    assert all(p.strategy == "initial_design" for p in asked)
+    assert {p.params["modifier"] for p in asked if p.fidelity == "calculation"} == set(choices)
+    assert sum(p.cost for p in asked) == pytest.approx(9 * 0.05 + 2 * 0.25 + 2 * 1.0)
+    # past the plan, the Sobol sequence goes on after the last planned point
+    assert opt._plan_points == 9
+    # too costly to cover (9 x 0.05 > 10 % of a budget of 4): the plain design
+    tight = parse_campaign({**data, "budget": 4})
+    assert len([p for p in Optimizer(tight, seed=3, **FAST)._plan if p[1] == 0]) == 4
+    fids = FidelitySet(spec)
+    assert initial_plan(4, fids, n_cover=3, budget=10) == initial_plan(4, fids)
+
+
 def test_multi_fidelity_initial_design_then_cost_aware_proposals(mf_spec) -> None:
     opt = Optimizer(mf_spec, seed=0, **FAST)
     assert opt.multi_fidelity and opt.acquisition == "mf_gibbon" and opt.model_name == "mf_ltk"
