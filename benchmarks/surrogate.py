@@ -35,7 +35,11 @@ seeded per fit and a rerun gives the same numbers.
 Usage::
 
     python benchmarks/surrogate.py --out DIR [--full] [--quick] [--cold] [--seeds N]
-                                   [--workers N] [--truth module:function]
+                                   [--workers N] [--truth module:function] [--kinds a,b]
+
+``--kinds`` picks surrogates; ``oracle`` (not in the default set) is a reference that no
+surrogate can have: the truth's own property table as the pair representation under the same
+GP, i.e. how well perfect material knowledge predicts an unseen interlayer from these data.
 
 Writes ``DIR/summary.json`` (LOMO, shaped ``{"rmse": {name: value}, "nlpd": {...},
 "coverage90": {...}}``), ``DIR/folds.csv`` (every fold of both splits), ``DIR/details.json``
@@ -185,6 +189,66 @@ def draw_data(truth, seed: int, modifiers: list[str], partners: list[str], s: Se
     }
 
 
+ORACLE = "oracle"
+"""Diagnostic kind (``--kinds oracle``): the truth's own property table as the representation."""
+
+
+def oracle_table(modifiers: list[str], partners: list[str]):
+    """Pair representation from the reference truth's property table (an upper reference).
+
+    No surrogate can have it: it is what the world is computed from (every property of both
+    phases, and the pair quantities the truth derives from them: reaction driving force,
+    misfits against both neighbours, Girifalco-Good parameter, anion change). Under the same
+    GP it shows how well *perfect* material knowledge predicts an unseen interlayer from the
+    benchmark's data, i.e. the floor a representation can reach.
+
+    Returns:
+        ``n_modifiers x n_partners x d`` float64 tensor.
+    """
+    import torch
+
+    from simulators import truths_interface as t
+
+    bonds, anions = ("metal", "ionic", "covalent"), ("O", "N", "F", "S", "Cl", None)
+    rows = []
+    for m in modifiers:
+        mod = t.MODIFIERS[m]
+        for p in partners:
+            el = t.ELECTROLYTES[p]
+            rows.append(
+                [
+                    mod.a,
+                    mod.gamma,
+                    mod.v_red,
+                    mod.v_ox,
+                    math.log10(mod.sigma),
+                    mod.chi_e,
+                    mod.dv,
+                    mod.t_melt,
+                    mod.chalco,
+                    mod.eps_r,
+                    *(float(mod.bonding == b) for b in bonds),
+                    *(float(mod.anion == a) for a in anions),
+                    el.a,
+                    el.gamma,
+                    el.v_red,
+                    el.v_ox,
+                    math.log10(el.sigma),
+                    math.log10(el.kappa_red),
+                    math.log10(el.r_surface),
+                    float(el.anion == "S"),
+                    t.reaction_driving_force(mod, el),
+                    t.misfit(mod.a, el.a),
+                    t.misfit(t.A_LI, mod.a),
+                    t._phi(mod.bonding, mod.anion, "ionic", el.anion),
+                    t._anion_mismatch(mod.anion, el.anion),
+                ]
+            )
+    x = torch.tensor(rows, dtype=torch.float64)
+    keep = x.std(0) > 1e-12  # constant columns (one partner) carry nothing
+    return x[:, keep].view(len(modifiers), len(partners), -1)
+
+
 def _measure(truth, params: dict, rng: np.random.Generator) -> dict:
     return {**params, "fidelity": "full", "value": float(truth(params, "full", rng))}
 
@@ -208,7 +272,8 @@ def _fit_unit(unit: dict) -> list[dict]:
         torch.manual_seed(
             zlib.crc32("|".join(map(str, (unit["seed"], unit["kind"], *name))).encode())
         )
-        s = Surrogate(SurrogateConfig(unit["kind"]), unit["modifiers"], unit["partners"])
+        kind = "descriptor_gp" if unit["kind"] == ORACLE else unit["kind"]  # table set below
+        s = Surrogate(SurrogateConfig(kind), unit["modifiers"], unit["partners"])
         s.table = unit["table"]
         return s
 
@@ -266,6 +331,10 @@ def build_tables(
 
     tables, info = {}, {}
     for kind in s.kinds:
+        if kind == ORACLE:
+            tables[kind] = oracle_table(modifiers, partners)
+            info[kind] = {"seconds": 0.0, "dim": int(tables[kind].shape[-1])}
+            continue
         cfg = SurrogateConfig(
             kind,
             encoder=EncoderConfig(hidden=s.hidden, layers=s.layers),
@@ -538,6 +607,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, help="processes fitting GPs (default 2)")
     ap.add_argument("--truth", default=DEFAULT_TRUTH, help="ground truth as module:function")
     ap.add_argument(
+        "--kinds",
+        help="comma-separated surrogate kinds (default: all of lab.model.KINDS); 'oracle' adds "
+        "the truth's own property table as a reference representation",
+    )
+    ap.add_argument(
         "--cold",
         action="store_true",
         help="start every fold's GP from the defaults (100 iterations) instead of a warm start",
@@ -555,6 +629,13 @@ def main(argv: list[str] | None = None) -> int:
         s.workers = args.workers
     if args.cold:
         s.warm_groups = 0
+    if args.kinds:
+        from lab.model import KINDS
+
+        s.kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
+        unknown = [k for k in s.kinds if k not in (*KINDS, ORACLE)]
+        if unknown:
+            ap.error(f"unknown kind(s) {unknown}; choose from {[*KINDS, ORACLE]}")
     run(args.out, s, args.truth, log=lambda msg: print(msg, flush=True))
     return 0
 

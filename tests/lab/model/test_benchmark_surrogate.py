@@ -45,3 +45,25 @@ def test_quick_benchmark(tmp_path: Path) -> None:
     details = json.loads((out / "details.json").read_text())
     assert "ratios_vs_targets" in details and details["lomo"] == summary
     assert details["base_fit_seconds"]["count"] == 5 * 2  # warm start: two groups per kind
+
+
+def test_oracle_reference_and_kinds_option(tmp_path: Path) -> None:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import surrogate as bench
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    table = bench.oracle_table(["Au", "LiF", "Cu"], ["LLZO", "Li6PS5Cl"])
+    assert table.shape[:2] == (3, 2) and table.shape[2] > 20
+    assert bool(table.isfinite().all())
+    flat = table.reshape(6, -1)
+    assert len({tuple(r.tolist()) for r in flat}) == 6  # every pair distinct
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "surrogate.py"), "--out", str(tmp_path)]
+        + ["--kinds", "interface_gnn,nonsense"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 2 and "nonsense" in proc.stderr
