@@ -59,8 +59,11 @@ def test_oracle_reference_and_kinds_option(tmp_path: Path) -> None:
     flat = table.reshape(6, -1)
     assert len({tuple(r.tolist()) for r in flat}) == 6  # every pair distinct
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "surrogate.py"), "--out", str(tmp_path)]
-        + ["--kinds", "interface_gnn,nonsense"],
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "surrogate.py"),
+            *("--out", str(tmp_path), "--kinds", "interface_gnn,nonsense"),
+        ],
         capture_output=True,
         text=True,
         timeout=60,
