@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 import torch
@@ -53,7 +51,9 @@ def test_fidelities_are_distinct_tasks(fitted: Surrogate) -> None:
     assert noise.shape == (3,)
 
 
-def test_fit_and_predict_300_observations_under_10_s() -> None:
+def test_fit_and_predict_300_observations() -> None:
+    # Speed is measured by benchmarks/surrogate.py (details.json: fit_predict_seconds), not
+    # asserted here.
     mods, parts = modifiers(), electrolytes()
     obs = (
         draw(100, "full", 6, mods, parts)
@@ -61,12 +61,9 @@ def test_fit_and_predict_300_observations_under_10_s() -> None:
         + draw(50, "calculation", 8, mods, parts)
     )
     s = Surrogate(SurrogateConfig("descriptor_gp"), mods, parts).prepare()
-    t0 = time.perf_counter()
     s.fit(obs)
     test = draw(200, "full", 9, mods, parts)
     mean, std = s.predict(test)
-    elapsed = time.perf_counter() - t0
-    assert elapsed < 10.0, elapsed
     y = np.log10([o["value"] for o in test])
     rmse = float(np.sqrt(np.mean((mean - y) ** 2)))
     assert rmse < 0.7 * float(np.std(y))  # learns something
