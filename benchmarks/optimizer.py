@@ -3,6 +3,7 @@
     python benchmarks/optimizer.py --out DIR [--full | --quick] [--seeds N] [--jobs N]
         [--problems a,b] [--strategies x,y] [--interface-truth module:function]
         [--interface-campaign campaigns/x.yaml]
+    python benchmarks/optimizer.py --merge DIR [DIR ...] --out DIR   # one report from runs
 
 Problems (budgets in full-fidelity cost units: interface 15, hartmann 30, branin 10,
 negative_control 30; fidelity costs 0.05 / 0.25 / 1 for interface, 0.1 / 0.3 / 1 for the
@@ -45,7 +46,9 @@ Metrics, per seed: simple regret of the recommendation at the target fidelity (n
 campaign models the log of its objective, ``interface`` and ``branin``: there 5 % regret
 means within ``(f_ref / f*)^0.05`` of the optimum, e.g. 15 % on ``interface``) against cumulative cost; cost to reach
 regret <= 5 % (the whole budget when never reached; ``reached`` = fraction of seeds that
-did); acceleration = random's cost to target / the strategy's (``random`` runs with a
+did; a median that is the budget is censored, so a ratio involving it is printed as a bound,
+``>=``/``<=``, or ``n/a`` when both sides are censored); acceleration = random's cost to target /
+the strategy's (``random`` runs with a
 budget :data:`RANDOM_BUDGET_FACTOR` times larger, since its evaluations are free here, so
 that its cost to target is measured rather than censored); median and 10-90 % band over seeds.
 
@@ -786,7 +789,34 @@ def summarise(problems: dict[str, Problem], runs: list[Run]) -> tuple[dict, dict
                         row["cost_to_target"], 1e-9
                     )
                     row[f"vs_{ref}_censored"] = strat[ref]["reached"] < 0.5
+                    row[f"vs_{ref}_bound"] = _ratio_bound(
+                        strat[ref]["reached"] < 0.5, row["reached"] < 0.5
+                    )
     return summary, report
+
+
+def _ratio_bound(ref_censored: bool, own_censored: bool) -> str:
+    """How ``ref cost / own cost`` of two medians reads when either is censored at its budget.
+
+    A median that is the budget (fewer than half the seeds reached the target) is a lower bound
+    on the true cost, so the ratio is a lower bound (``>=``) when only the reference is
+    censored, an upper bound (``<=``) when only the strategy is, and unknown (``n/a``) when both
+    are.
+    """
+    if ref_censored and own_censored:
+        return "n/a"
+    return ">=" if ref_censored else "<=" if own_censored else ""
+
+
+def _ratio_text(ratio: float | None, bound: str, invert: bool = False) -> str:
+    """A ratio cell of the summary table, with its bound (flipped when ``invert``)."""
+    if ratio is None:
+        return ""
+    if bound == "n/a":
+        return "n/a (both censored)"
+    if invert:
+        ratio, bound = 1.0 / ratio, {">=": "<=", "<=": ">="}.get(bound, bound)
+    return f"{bound}{ratio:.2f}x"
 
 
 def _cost_by_fidelity(runs: list[Run]) -> dict[str, float]:
@@ -854,12 +884,9 @@ def write_outputs(out: Path, problems: dict[str, Problem], runs: list[Run], note
             if "cost_to_target" not in row:
                 lines.append(f"| {sname} | error: {row['errors'][0]} |||||||")
                 continue
-            vr = row.get("vs_random")
-            vs = row.get("vs_sf_qlognei")
-            vr_s = (
-                "" if vr is None else (">=" if row.get("vs_random_censored") else "") + f"{vr:.1f}x"
-            )
-            vs_s = "" if vs is None else f"{1 / vs:.2f}x cost"
+            vr_s = _ratio_text(row.get("vs_random"), row.get("vs_random_bound", ""))
+            vs_s = _ratio_text(row.get("vs_sf_qlognei"), row.get("vs_sf_qlognei_bound", ""), True)
+            vs_s = vs_s + " cost" if vs_s and not vs_s.startswith("n/a") else vs_s
             lines.append(
                 f"| {sname} | {row['cost_to_target']:.2f} ({row['cost_to_target_p10']:.2f}-"
                 f"{row['cost_to_target_p90']:.2f}) | {row['reached']:.2f} | "
@@ -1041,6 +1068,14 @@ def main(argv: list[str] | None = None) -> int:
         "DIR/proposal_time.json",
     )
     ap.add_argument(
+        "--merge",
+        nargs="+",
+        type=Path,
+        metavar="DIR",
+        help="instead of running, rebuild one report in --out from the steps.csv and "
+        "report.json of earlier runs (e.g. one --full run per problem)",
+    )
+    ap.add_argument(
         "--compare-models",
         action="store_true",
         help="instead of the benchmark, score the model kinds on held-out target data",
@@ -1048,6 +1083,10 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     warnings.filterwarnings("ignore")
+    if args.merge:
+        merge(args.merge, args.out)
+        print((args.out / "summary.md").read_text())
+        return 0
     global RUN_CPU_LIMIT, SURROGATE_EPOCHS
     if args.run_cpu_limit:
         RUN_CPU_LIMIT = args.run_cpu_limit
@@ -1146,6 +1185,61 @@ def main(argv: list[str] | None = None) -> int:
     write_outputs(args.out, problems, runs, notes)
     print((args.out / "summary.md").read_text())
     return 0
+
+
+def merge(dirs: list[Path], out: Path) -> None:
+    """One report from earlier runs' ``steps.csv`` and ``report.json`` (see ``--merge``).
+
+    Problems are rebuilt with the default truth and campaign, and their ``f_star``/``f_ref``
+    read from the reports, so regrets are the runs' own. A run's CPU and wall time are the sums
+    of its proposal times (the runs' totals are not in the CSV); failed runs, which have no
+    steps, are listed in the notes.
+    """
+    problems = make_problems()
+    runs: dict[tuple[str, str, int], Run] = {}
+    notes: list[str] = []
+    used: dict[str, Problem] = {}
+    seen: dict[tuple[str, str, int], Path] = {}
+    for d in dirs:
+        rep = json.loads((d / "report.json").read_text())
+        notes += [f"{d.name}: {n}" for n in rep["notes"]]
+        for pname, prow in rep["problems"].items():
+            problem = used.setdefault(pname, problems[pname])
+            problem.f_star, problem.f_ref = prow["f_star"], prow["f_ref"]
+            problem.budget = prow["budget"]
+            for sname, srow in prow["strategies"].items():
+                for err in srow.get("errors", []):
+                    if err:
+                        notes.append(f"{d.name}: {pname}/{sname} failed: {err}")
+        with (d / "steps.csv").open() as fh:
+            for row in csv.DictReader(fh):
+                key = (row["problem"], row["strategy"], int(row["seed"]))
+                if seen.setdefault(key, d) != d:
+                    raise SystemExit(f"{'/'.join(map(str, key))} is in both {seen[key]} and {d}")
+                if key not in runs:
+                    factor = RANDOM_BUDGET_FACTOR if row["strategy"] == "random" else 1
+                    runs[key] = Run(*key, budget=used[key[0]].budget * factor)
+                step = Step(
+                    row["problem"],
+                    row["strategy"],
+                    int(row["seed"]),
+                    int(row["step"]),
+                    row["fidelity"],
+                    float(row["cost"]),
+                    float(row["cumulative_cost"]),
+                    float(row["value"]),
+                    float(row["regret"]),
+                    float(row["propose_cpu_s"]),
+                    float(row["propose_wall_s"]),
+                    row["how"],
+                )
+                run = runs[key]
+                run.steps.append(step)
+                run.cpu_s += step.propose_cpu_s
+                run.wall_s += step.propose_wall_s
+    _PROBLEMS.clear()
+    _PROBLEMS.update(used)
+    write_outputs(out, used, list(runs.values()), notes)
 
 
 def _progress(i: int, n: int, run: Run, t0: float) -> None:

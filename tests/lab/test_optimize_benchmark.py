@@ -52,6 +52,59 @@ def test_quick_benchmark_writes_summary_steps_and_plots(tmp_path: Path) -> None:
     assert max(float(r["cumulative_cost"]) for r in mf) <= 3.0 + 1e-9
     for problem in summary:
         assert (tmp_path / f"convergence_{problem}.png").stat().st_size > 1000
+    # the report rebuilt from the run's own files (--merge) is the same
+    merged = tmp_path / "merged"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "optimizer.py"),
+            "--merge",
+            str(tmp_path),
+            "--out",
+            str(merged),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads((merged / "summary.json").read_text()) == summary
+    # the same run twice is refused (a seed would count twice)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "optimizer.py"),
+            "--merge",
+            str(tmp_path),
+            str(merged),
+            "--out",
+            str(tmp_path / "twice"),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode != 0 and "is in both" in proc.stderr
+
+
+def test_ratio_cells_say_which_way_a_censored_median_bounds_them() -> None:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import optimizer as bench
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    assert bench._ratio_bound(False, False) == ""
+    assert bench._ratio_bound(True, False) == ">="  # the reference's cost is a lower bound
+    assert bench._ratio_bound(False, True) == "<="  # ours is
+    assert bench._ratio_bound(True, True) == "n/a"
+    assert bench._ratio_text(31.2, "<=") == "<=31.20x"
+    assert bench._ratio_text(2.0, ">=", invert=True) == "<=0.50x"
+    assert bench._ratio_text(2.0, "n/a").startswith("n/a")
+    assert bench._ratio_text(None, "") == ""
 
 
 def test_proposal_time_mode_writes_its_figures(tmp_path: Path) -> None:
