@@ -3,26 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.benchmark_runner import run_benchmark
 
 
 def test_quick_orchestration_benchmark(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "orchestration.py"),
-            "--out",
-            str(tmp_path),
-            "--quick",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
+    proc = run_benchmark("orchestration.py", "--out", str(tmp_path), "--quick", timeout=240)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["experiments"] == 2

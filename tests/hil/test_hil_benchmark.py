@@ -4,28 +4,14 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from simulators.workcell import FULL_DEVICES
-
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "benchmarks" / "hil_roundtrip.py"
+from tests.benchmark_runner import run_benchmark
 
 
 def test_roundtrip_benchmark_writes_table_csv_and_summary(tmp_path: Path) -> None:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--out", str(tmp_path), "--n", "3"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    proc = run_benchmark("hil_roundtrip.py", "--out", str(tmp_path), "--n", "3", timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "median ms" in proc.stdout and "measure(1 kHz)" in proc.stdout
     assert proc.stderr == ""  # no stray warnings or tracebacks

@@ -4,30 +4,13 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.benchmark_runner import import_benchmark, run_benchmark
 
 
 def test_quick_benchmark_writes_summary_steps_and_plots(tmp_path: Path) -> None:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "optimizer.py"),
-            "--quick",
-            "--out",
-            str(tmp_path),
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    proc = run_benchmark("optimizer.py", "--quick", "--out", str(tmp_path), timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert set(summary) == {"branin", "interface"}
@@ -54,49 +37,19 @@ def test_quick_benchmark_writes_summary_steps_and_plots(tmp_path: Path) -> None:
         assert (tmp_path / f"convergence_{problem}.png").stat().st_size > 1000
     # the report rebuilt from the run's own files (--merge) is the same
     merged = tmp_path / "merged"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "optimizer.py"),
-            "--merge",
-            str(tmp_path),
-            "--out",
-            str(merged),
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    proc = run_benchmark(
+        "optimizer.py", "--merge", str(tmp_path), "--out", str(merged), timeout=300
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads((merged / "summary.json").read_text()) == summary
     # the same run twice is refused (a seed would count twice)
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "optimizer.py"),
-            "--merge",
-            str(tmp_path),
-            str(merged),
-            "--out",
-            str(tmp_path / "twice"),
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    twice = ("--merge", str(tmp_path), str(merged), "--out", str(tmp_path / "twice"))
+    proc = run_benchmark("optimizer.py", *twice, timeout=300)
     assert proc.returncode != 0 and "is in both" in proc.stderr
 
 
 def test_ratio_cells_say_which_way_a_censored_median_bounds_them() -> None:
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import optimizer as bench
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+    bench = import_benchmark("optimizer")
     assert bench._ratio_bound(False, False) == ""
     assert bench._ratio_bound(True, False) == ">="  # the reference's cost is a lower bound
     assert bench._ratio_bound(False, True) == "<="  # ours is
@@ -108,10 +61,7 @@ def test_ratio_cells_say_which_way_a_censored_median_bounds_them() -> None:
 
 
 def test_proposal_time_mode_writes_its_figures(tmp_path: Path) -> None:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    cmd = [
-        sys.executable,
-        str(ROOT / "benchmarks" / "optimizer.py"),
+    args = [
         "--quick",
         "--proposal-time",
         "20",
@@ -122,7 +72,7 @@ def test_proposal_time_mode_writes_its_figures(tmp_path: Path) -> None:
         "--out",
         str(tmp_path),
     ]
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    proc = run_benchmark("optimizer.py", *args, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     res = json.loads((tmp_path / "proposal_time.json").read_text())
     for variant in ("mf_gp", "mf[acq=mf_mes]"):

@@ -4,25 +4,15 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[3]
+from tests.benchmark_runner import import_benchmark, run_benchmark
 
 
 def test_quick_benchmark(tmp_path: Path) -> None:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "LAB_CACHE_DIR": str(tmp_path / "cache")}
     out = tmp_path / "out"
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "surrogate.py"), "--quick", "--out", str(out)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-    )
+    env = {"LAB_CACHE_DIR": str(tmp_path / "cache")}
+    proc = run_benchmark("surrogate.py", "--quick", "--out", str(out), timeout=120, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
     kinds = {
@@ -48,25 +38,12 @@ def test_quick_benchmark(tmp_path: Path) -> None:
 
 
 def test_oracle_reference_and_kinds_option(tmp_path: Path) -> None:
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import surrogate as bench
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+    bench = import_benchmark("surrogate")
     table = bench.oracle_table(["Au", "LiF", "Cu"], ["LLZO", "Li6PS5Cl"])
     assert table.shape[:2] == (3, 2) and table.shape[2] > 20
     assert bool(table.isfinite().all())
     flat = table.reshape(6, -1)
     assert len({tuple(r.tolist()) for r in flat}) == 6  # every pair distinct
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "surrogate.py"),
-            *("--out", str(tmp_path), "--kinds", "interface_gnn,nonsense"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-    )
+    bad = ("--out", str(tmp_path), "--kinds", "interface_gnn,nonsense")
+    proc = run_benchmark("surrogate.py", *bad, timeout=60)
     assert proc.returncode == 2 and "nonsense" in proc.stderr
