@@ -77,7 +77,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -393,6 +393,12 @@ class Step:
     propose_cpu_s: float
     propose_wall_s: float
     how: str = ""
+
+    @classmethod
+    def from_row(cls, row: dict[str, str]) -> Step:
+        """A step from its ``steps.csv`` row (text), each field converted to its type."""
+        types = {"int": int, "float": float, "str": str}
+        return cls(**{f.name: types[f.type](row[f.name]) for f in fields(cls)})
 
 
 @dataclass
@@ -788,10 +794,9 @@ def summarise(problems: dict[str, Problem], runs: list[Run]) -> tuple[dict, dict
                     row[f"vs_{ref}"] = strat[ref]["cost_to_target"] / max(
                         row["cost_to_target"], 1e-9
                     )
-                    row[f"vs_{ref}_censored"] = strat[ref]["reached"] < 0.5
-                    row[f"vs_{ref}_bound"] = _ratio_bound(
-                        strat[ref]["reached"] < 0.5, row["reached"] < 0.5
-                    )
+                    ref_censored = strat[ref]["reached"] < 0.5
+                    row[f"vs_{ref}_censored"] = ref_censored
+                    row[f"vs_{ref}_bound"] = _ratio_bound(ref_censored, row["reached"] < 0.5)
     return summary, report
 
 
@@ -1219,20 +1224,7 @@ def merge(dirs: list[Path], out: Path) -> None:
                 if key not in runs:
                     factor = RANDOM_BUDGET_FACTOR if row["strategy"] == "random" else 1
                     runs[key] = Run(*key, budget=used[key[0]].budget * factor)
-                step = Step(
-                    row["problem"],
-                    row["strategy"],
-                    int(row["seed"]),
-                    int(row["step"]),
-                    row["fidelity"],
-                    float(row["cost"]),
-                    float(row["cumulative_cost"]),
-                    float(row["value"]),
-                    float(row["regret"]),
-                    float(row["propose_cpu_s"]),
-                    float(row["propose_wall_s"]),
-                    row["how"],
-                )
+                step = Step.from_row(row)
                 run = runs[key]
                 run.steps.append(step)
                 run.cpu_s += step.propose_cpu_s
