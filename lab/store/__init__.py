@@ -8,6 +8,7 @@ machine ``proposed -> running -> measured -> analysed`` (or ``failed`` / ``aband
 from lab.store._documents import DocumentWriter
 from lab.store._engine import default_database_url, make_engine
 from lab.store._leases import LeaseTimeout, hold_leases
+from lab.store._migrate import SchemaMismatch
 from lab.store._models import (
     AuditEvent,
     CampaignRow,
@@ -35,6 +36,7 @@ __all__ = [
     "Reading",
     "RunRow",
     "Sample",
+    "SchemaMismatch",
     "Store",
     "default_database_url",
     "hold_leases",

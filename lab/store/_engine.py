@@ -51,12 +51,15 @@ def make_engine(url: str | None = None, *, create: bool = True) -> Engine:
             cur.close()
 
     if create:
+        from lab.errors import LabError
         from lab.store._migrate import migrate
 
         for attempt in range(3):  # another process may be creating the schema right now
             try:
                 migrate(engine)
                 break
+            except LabError:
+                raise  # a database we must not touch: retrying cannot help
             except Exception:
                 if attempt == 2:
                     raise
