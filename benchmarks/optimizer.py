@@ -265,7 +265,10 @@ def _interface_problem(
         c = load_campaign(campaign)
         params = [p.model_dump() for p in c.parameters]
         if len(c.fidelities) > 1:
-            fids = [{"name": f.name, "cost": f.cost, "route": f.route} for f in c.fidelities]
+            fids = [
+                {"name": f.name, "cost": f.cost, "route": f.route, "ignores": f.ignores}
+                for f in c.fidelities
+            ]
         direction, log_t = c.objective.direction, c.objective.log_transform
         n_init = c.initial_design
     tname = max(fids, key=lambda f: f["cost"])["name"]

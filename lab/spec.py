@@ -121,6 +121,11 @@ class Fidelity(_Strict):
         freq_max_hz: Highest sweep frequency in Hz.
         points: Number of log-spaced sweep points.
         frequency_hz: Frequency of a single-frequency measurement in Hz.
+        ignores: Continuous parameters this fidelity does not see, e.g. a calculation of the
+            ideal interface ignores the anneal (``[anneal_temperature_c, anneal_time_min]``).
+            Its proposals hold them at the middle of their (safe) range, and the optimiser's
+            model does not learn from its values how the objective depends on them. Not
+            allowed on the target fidelity.
     """
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
@@ -130,6 +135,7 @@ class Fidelity(_Strict):
     freq_max_hz: float = Field(default=1.0e6, gt=0)
     points: int = Field(default=15, ge=3, le=201)
     frequency_hz: float = Field(default=100.0, gt=0)
+    ignores: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _freq_order(self) -> Fidelity:
@@ -215,6 +221,24 @@ class Campaign(_Strict):
                     f"parameter '{p.name}' allows {p.high} {p.unit}, above safety.{key}={limit}:"
                     f" lower its high bound or raise the limit"
                 )
+        kinds = {p.name: isinstance(p, ContinuousParameter) for p in self.parameters}
+        for f in self.fidelities:
+            for name in f.ignores:
+                if name not in kinds:
+                    raise ValueError(
+                        f"fidelity '{f.name}' ignores '{name}', which is not a parameter "
+                        f"({', '.join(kinds)})"
+                    )
+                if not kinds[name]:
+                    raise ValueError(
+                        f"fidelity '{f.name}' ignores '{name}': only continuous parameters can "
+                        "be ignored (a categorical choice is part of what is evaluated)"
+                    )
+        if self.target.ignores:
+            raise ValueError(
+                f"the target fidelity '{self.target.name}' ignores {', '.join(self.target.ignores)}"
+                ": the target must see every parameter; remove its `ignores`"
+            )
         if s.min_frequency_hz >= s.max_frequency_hz:
             raise ValueError("safety.min_frequency_hz must be below safety.max_frequency_hz")
         for f in self.fidelities:

@@ -28,7 +28,12 @@ where the campaign asks). Kinds:
     discrepancy at the target. ``g`` and the ``delta_i`` are independent GPs with their own
     ARD length scales; ``rho_i`` is learned freely, so a fidelity that carries no
     information gets ``rho_i -> 0`` and stops being worth its cost. Covariance:
-    ``k((x, i), (x', j)) = rho_i rho_j k_g(x, x') + [i = j] s_i^2 k_delta(x, x')``.
+    ``k((x, i), (x', j)) = rho_i rho_j k_g(x, x') + [i = j] s_i^2 k_delta(x, x')``. When a
+    fidelity ignores parameters (``ignores`` in the campaign), ``g`` and ``delta`` see only
+    the columns every fidelity sees, and a third GP ``h`` over every column adds the part
+    that only the fidelities seeing everything (the target among them) observe:
+    ``+ [i, j see all] k_h(x, x')``. A calculation blind to the anneal then informs the
+    target equally at every anneal, and says nothing about how the anneal acts.
 
 The project's interface-aware surrogate plugs in by registering another kind.
 """
@@ -239,10 +244,37 @@ def _ar1_modules(d: int, fids: FidelitySet) -> tuple[Any, Any]:
             b = (self.raw_bias * others)[_fidelity_index(x[..., d : d + 1], k)]
             return self.constant + b
 
-    dims = list(range(d))
-    g = ScaleKernel(get_covar_module_with_dim_scaled_prior(ard_num_dims=d, active_dims=dims))
-    delta = get_covar_module_with_dim_scaled_prior(ard_num_dims=d, active_dims=dims)
-    return FidelityMean(), g * FidelityScale() + delta * FidelityDiscrepancy()
+    blind_cols = sorted({j for cols in fids.blind.values() for j in cols})
+    if not blind_cols:
+        dims = list(range(d))
+        g = ScaleKernel(get_covar_module_with_dim_scaled_prior(ard_num_dims=d, active_dims=dims))
+        delta = get_covar_module_with_dim_scaled_prior(ard_num_dims=d, active_dims=dims)
+        return FidelityMean(), g * FidelityScale() + delta * FidelityDiscrepancy()
+
+    sees = torch.tensor([0.0 if i in fids.blind else 1.0 for i in range(k)], dtype=torch.double)
+
+    class SeesAll(Kernel):
+        """``[i and j see every parameter]`` over the fidelity column."""
+
+        def __init__(self) -> None:
+            super().__init__(active_dims=torch.tensor([d]))
+
+        def forward(self, x1: torch.Tensor, x2: torch.Tensor, diag: bool = False, **kw: Any):
+            a, b = sees[_fidelity_index(x1, k)].to(x1), sees[_fidelity_index(x2, k)].to(x2)
+            return a * b if diag else a.unsqueeze(-1) * b.unsqueeze(-2)
+
+    # g and the discrepancies see only the columns every fidelity sees; h, the part of the
+    # target that blind fidelities cannot see, spans every column
+    shared = [j for j in range(d) if j not in blind_cols]
+    g = ScaleKernel(
+        get_covar_module_with_dim_scaled_prior(ard_num_dims=len(shared), active_dims=shared)
+    )
+    h = ScaleKernel(
+        get_covar_module_with_dim_scaled_prior(ard_num_dims=d, active_dims=list(range(d)))
+    )
+    delta = get_covar_module_with_dim_scaled_prior(ard_num_dims=len(shared), active_dims=shared)
+    covar = g * FidelityScale() + h * SeesAll() + delta * FidelityDiscrepancy()
+    return FidelityMean(), covar
 
 
 @register_model("mf_ar1", fidelity_value=lambda f, i: i / max(1, len(f) - 1))

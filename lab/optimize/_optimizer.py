@@ -137,6 +137,37 @@ def _mll(model: Any) -> float:
         model.eval()
 
 
+def _one_shot(acqf: Any) -> bool:
+    from botorch.acquisition.acquisition import OneShotAcquisitionFunction
+
+    return isinstance(acqf, OneShotAcquisitionFunction)
+
+
+class _Held(torch.nn.Module):
+    """An acquisition function that evaluates candidates at a fidelity blind to some
+    parameters with those parameters at their held values (so it neither gains nor loses by
+    moving them: their gradient there is zero).
+
+    Args:
+        acqf: The acquisition function; inputs ``batch x q x (d + 1)``, fidelity last.
+        held: ``(fidelity column value, {column: held value})`` per blind fidelity.
+    """
+
+    def __init__(self, acqf: Any, held: list[tuple[float, dict[int, float]]]) -> None:
+        super().__init__()
+        self.acqf = acqf
+        self.held = held
+        self.model = getattr(acqf, "model", None)
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        X = X.clone()
+        for value, cols in self.held:
+            rows = (X[..., -1] - value).abs() < 1e-6
+            for j, v in cols.items():
+                X[..., j] = torch.where(rows, torch.full_like(X[..., j], v), X[..., j])
+        return self.acqf(X)
+
+
 class Optimizer:
     """Ask/tell Bayesian optimiser over a campaign's design space and fidelities.
 
@@ -240,6 +271,9 @@ class Optimizer:
             else [(i, self.fids.target_index) for i in range(spec.initial_design)]
         )
         self._plan_points = max((i + 1 for i, _ in self._plan), default=0)
+        # fidelities blind to some parameters: those are held at a fixed value in their
+        # proposals and in the model's inputs (fidelity name -> {encoded column: value})
+        self._held = {f.name: self.space.held(f.ignores) for f in spec.fidelities if f.ignores}
         self._obs: list[_Obs] = []
         self._failed: list[tuple[Proposal, str]] = []
         self._pending: dict[str, Proposal] = {}
@@ -333,6 +367,7 @@ class Optimizer:
                 sobol_i = self._plan_points + idx - len(self._plan)
                 f = self.fids.target_index
             (params,) = self.space.sobol(1, self.seed, skip=sobol_i)
+            params = self._hold(params, self.fids.names[f])
             out.append(Proposal(params, self.fids.names[f], self.fids.costs[f], INITIAL))
         self._n_initial_drawn += k
         if len(out) < n:
@@ -451,13 +486,36 @@ class Optimizer:
     def _fid_value(self, name: str) -> float:
         return self._kind.fidelity_value(self.fids, self.fids.index(name))
 
+    def _hold(self, params: dict[str, Any], fidelity: str) -> dict[str, Any]:
+        """``params`` with the parameters ``fidelity`` ignores set to their held values."""
+        held = self._held.get(fidelity)
+        if not held:
+            return params
+        x = self.space.encode(params)
+        for j, v in held.items():
+            x[j] = v
+        decoded = self.space.decode(x)
+        names = set(next(f for f in self.spec.fidelities if f.name == fidelity).ignores)
+        return {k: (decoded[k] if k in names else v) for k, v in params.items()}
+
+    def _held_rows(self) -> list[tuple[float, dict[int, float]]]:
+        """``(fidelity column value, {column: held value})`` of every fidelity that ignores
+        parameters (for :class:`_Held`)."""
+        return [(self._fid_value(f), cols) for f, cols in self._held.items()]
+
     def _inputs(self, proposals: list[Proposal], mf: bool | None = None) -> torch.Tensor:
-        """Model inputs of proposals: encoded design (+ fidelity column when multi-fidelity)."""
+        """Model inputs of proposals: encoded design (+ fidelity column when multi-fidelity).
+
+        With several fidelities, the parameters a fidelity ignores are set to their held
+        values, whatever its proposal said (the fidelity cannot tell them apart).
+        """
         mf = self.multi_fidelity if mf is None else mf
         rows = []
         for p in proposals:
             x = self.space.encode(p.params)
             if mf:
+                for j, v in self._held.get(p.fidelity, {}).items():
+                    x[j] = v
                 x = torch.cat([x, torch.tensor([self._fid_value(p.fidelity)], dtype=torch.double)])
             rows.append(x)
         return torch.stack(rows)
@@ -644,10 +702,15 @@ class Optimizer:
                 current_value=current_value,
             )
             acqf = entry.builder(ctx)
+            if mf_model and self._held and not _one_shot(acqf):
+                acqf = _Held(acqf, self._held_rows())
             x, val = self._maximize(acqf, bounds, patterns, gen, feas, entry.log_scale)
             if mf_model:
                 fvals = torch.tensor([self._fid_value(f) for f in self.fids.names])
                 fi = int(torch.argmin((fvals - float(x[d])).abs()))
+                x = x.clone()
+                for j, v in self._held.get(self.fids.names[fi], {}).items():
+                    x[j] = v
             else:
                 fi = self.fids.target_index
             out.append(

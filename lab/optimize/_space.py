@@ -81,6 +81,20 @@ class DesignSpace:
             ]
         return fixed
 
+    def column(self, name: str) -> int:
+        """Encoded column of continuous parameter ``name``."""
+        i = 0
+        for p in self.params:
+            if p.name == name and isinstance(p, ContinuousParameter):
+                return i
+            i += 1 if isinstance(p, ContinuousParameter) else len(p.choices)
+        raise KeyError(name)
+
+    def held(self, names: list[str]) -> dict[int, float]:
+        """Encoded values at which ignored continuous parameters are held: the middle of
+        their (safe) range, as ``{column: value}``."""
+        return {self.column(n): 0.5 * float(self.upper[self.column(n)]) for n in names}
+
     def bounds(self) -> torch.Tensor:
         """``2 x d`` box of the encoded space (upper bounds cut by the safety limits)."""
         return torch.stack([torch.zeros(self.dim, dtype=torch.double), self.upper.clone()])
@@ -166,10 +180,18 @@ class FidelitySet:
         costs: Cost of each fidelity, in budget units.
         target: Name of the target fidelity (whose value is optimised).
         target_index: Index of the target in ``names``.
+        blind: Encoded design columns each fidelity ignores (``{index: [column, ...]}``,
+            only fidelities with ``ignores``).
     """
 
     def __init__(self, spec: Campaign) -> None:
         self.names = [f.name for f in spec.fidelities]
+        space = DesignSpace(spec)
+        self.blind = {
+            i: sorted(space.column(n) for n in f.ignores)
+            for i, f in enumerate(spec.fidelities)
+            if f.ignores
+        }
         self.costs = [float(f.cost) for f in spec.fidelities]
         self.target = spec.target.name
         self.target_index = self.names.index(self.target)

@@ -234,3 +234,72 @@ def test_registries_refuse_duplicates_and_mismatches(mf_spec) -> None:
     assert {p.fidelity for p in opt.ask(4)} == {"full"}
     with pytest.raises(LabError, match="not one of the campaign"):
         opt.tell(Proposal({"precursor_volume_ul": 3, "solvent_volume_ul": 3}, "nope", 1, "x"), 1.0)
+
+
+def _blind_data(**extra) -> dict:
+    data = mf_data(**extra)
+    data["fidelities"][0]["ignores"] = ["solvent_volume_ul"]
+    return data
+
+
+def test_a_fidelity_blind_to_a_parameter_holds_it_and_the_model_cannot_tell() -> None:
+    """The calculation ignores the solvent volume: its proposals (initial design and
+    acquisition alike) hold it at the middle of its range, and two calculation results that
+    differ only in it are the same model input."""
+    spec = parse_campaign(_blind_data())
+    opt = Optimizer(spec, seed=1, fidelity_gate=False, **FAST)
+    done = run(opt, 16)
+    calc = [p for p in done if p.fidelity == "calculation"]
+    assert len(calc) >= 4 and any(p.strategy != "initial_design" for p in calc)
+    assert all(p.params["solvent_volume_ul"] == 20.0 for p in calc)
+    others = [p.params["solvent_volume_ul"] for p in done if p.fidelity != "calculation"]
+    assert len(set(others)) > 2  # the fidelities that see it still explore it
+    a = Proposal({"precursor_volume_ul": 10.0, "solvent_volume_ul": 1.0}, "calculation", 0.05, "t")
+    b = Proposal({"precursor_volume_ul": 10.0, "solvent_volume_ul": 39.0}, "calculation", 0.05, "t")
+    c = Proposal({"precursor_volume_ul": 10.0, "solvent_volume_ul": 39.0}, "full", 1.0, "t")
+    X = opt._inputs([a, b, c])
+    assert torch.equal(X[0], X[1]) and not torch.equal(X[1, :2], X[2, :2])
+
+
+def test_ignores_is_validated() -> None:
+    from lab.spec import SpecError
+
+    with pytest.raises(SpecError, match="ignores 'anneal_time_min', which is not a parameter"):
+        data = mf_data()
+        data["fidelities"][0]["ignores"] = ["anneal_time_min"]
+        parse_campaign(data)
+    with pytest.raises(SpecError, match="target fidelity 'full' ignores solvent_volume_ul"):
+        data = mf_data()
+        data["fidelities"][2]["ignores"] = ["solvent_volume_ul"]
+        parse_campaign(data)
+    with pytest.raises(SpecError, match="only continuous parameters can be ignored"):
+        data = mf_data()
+        data["parameters"].append({"name": "m", "type": "categorical", "choices": ["a", "b"]})
+        data["fidelities"][0]["ignores"] = ["m"]
+        parse_campaign(data)
+
+
+def test_ar1_model_with_a_blind_fidelity_relates_it_to_the_target_whatever_the_blind_column():
+    """``mf_ar1`` with a fidelity that ignores a parameter: the covariance between that
+    fidelity and the target does not depend on the ignored column, while the target's own
+    covariance does."""
+    from lab.optimize._models import get_model
+
+    spec = parse_campaign(_blind_data())
+    fids = FidelitySet(spec)
+    assert fids.blind == {0: [1]}
+    kind = get_model("mf_ar1")
+    calc, full = kind.fidelity_value(fids, 0), kind.fidelity_value(fids, 2)
+    X = torch.tensor(
+        [[0.2, 0.5, calc], [0.7, 0.5, calc], [0.2, 0.1, full], [0.4, 0.9, full]],
+        dtype=torch.double,
+    )
+    Y = torch.tensor([[1.0], [2.0], [1.5], [0.5]], dtype=torch.double)
+    model = kind.build(X, Y, fids)
+    a = torch.tensor([[0.3, 0.5, calc]], dtype=torch.double)
+    b = torch.tensor([[0.3, 0.0, full], [0.3, 1.0, full]], dtype=torch.double)
+    with torch.no_grad():
+        k_cross = model.covar_module(a, b).to_dense()
+        k_target = model.covar_module(b[:1], b).to_dense()
+    assert k_cross[0, 0] == pytest.approx(float(k_cross[0, 1]), rel=1e-9)
+    assert float(k_target[0, 0]) > float(k_target[0, 1]) + 1e-6
