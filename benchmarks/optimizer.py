@@ -356,8 +356,16 @@ def calibrate(problem: Problem, n: int = 2048) -> Problem:
     from scipy.optimize import minimize
 
     from lab.optimize._space import DesignSpace
+    from lab.spec import parse_campaign
 
-    space = DesignSpace(problem.spec())
+    # uniform in the physical units, whatever scale the campaign searches on: the regret
+    # scale is a property of the problem, not of how a strategy spreads its designs
+    linear = dict(problem.campaign)
+    linear["parameters"] = [
+        {**p, "scale": "linear"} if p.get("type", "continuous") == "continuous" else p
+        for p in problem.campaign["parameters"]
+    ]
+    space = DesignSpace(parse_campaign(linear, f"<benchmark {problem.name}>"))
     gen = torch.Generator().manual_seed(20261126)
     X = space.random(n, gen)
     designs = [space.decode(x) for x in X]
@@ -415,6 +423,11 @@ class Run:
     cpu_s: float = 0.0
     error: str | None = None
     error_note: str | None = None
+
+
+def _names(text: str) -> list[str]:
+    """Comma-separated strategy names; commas inside a variant's brackets stay in it."""
+    return [n for n in re.split(r",(?![^\[]*\])", text) if n]
 
 
 def _parse_strategy(name: str) -> tuple[str, dict[str, str]]:
@@ -494,6 +507,10 @@ def _run_optimizer(
         kw["acquisition"] = opts["acq"]
     if "gate_model" in opts:
         kw["gate_model"] = opts["gate_model"]
+    if "restarts" in opts:
+        kw["num_restarts"] = int(opts["restarts"])
+    if "raw" in opts:
+        kw["raw_samples"] = int(opts["raw"])
     for flag, arg in (("gate", "fidelity_gate"), ("verify", "verify_best")):
         if flag in opts:
             kw[arg] = opts[flag] not in ("off", "0", "false")
@@ -597,7 +614,9 @@ def _run_ax(problem: Problem, run: Run, n_init: int) -> None:
     parameters: list[Any] = []
     for p in spec.parameters:
         if p.type == "continuous":
-            parameters.append(RangeParameterConfig(p.name, (p.low, p.high), "float"))
+            parameters.append(
+                RangeParameterConfig(p.name, (p.low, p.high), "float", scaling=p.scale)
+            )
         else:
             parameters.append(ChoiceParameterConfig(p.name, list(p.choices), "str", False))
     client.configure_experiment(parameters=parameters, name=f"bench-{problem.name}")
@@ -647,8 +666,12 @@ def _run_baybe(problem: Problem, run: Run, n_init: int) -> None:
     set_random_seed(run.seed)
     spec = problem.spec(single_fidelity=True)
     parameters: list[Any] = []
+    logs = {p.name for p in spec.parameters if p.type == "continuous" and p.scale == "log"}
     for p in spec.parameters:
-        if p.type == "continuous":
+        if p.name in logs:  # BayBE has no log scale: it searches log10 of the value
+            bounds = (math.log10(p.low), math.log10(p.high))
+            parameters.append(NumericalContinuousParameter(p.name, bounds))
+        elif p.type == "continuous":
             parameters.append(NumericalContinuousParameter(p.name, (p.low, p.high)))
         else:
             parameters.append(CategoricalParameter(p.name, list(p.choices)))
@@ -667,9 +690,10 @@ def _run_baybe(problem: Problem, run: Run, n_init: int) -> None:
         t0, c0 = time.perf_counter(), time.process_time()
         df = campaign.recommend(batch_size=1)
         dt, dc = time.perf_counter() - t0, time.process_time() - c0
-        params = {k: (v.item() if hasattr(v, "item") else v) for k, v in df.iloc[0].items()}
+        searched = {k: (v.item() if hasattr(v, "item") else v) for k, v in df.iloc[0].items()}
+        params = {k: (10.0**v if k in logs else v) for k, v in searched.items()}
         v = problem.truth(params, problem.target, rng)
-        campaign.add_measurements(pd.DataFrame([{**params, "y": v}]))
+        campaign.add_measurements(pd.DataFrame([{**searched, "y": v}]))
         spent += 1.0
         best = min(best, problem.regret(problem.true_value(params)))
         run.steps.append(
@@ -700,7 +724,7 @@ def run_one(task: tuple[str, str, int, bool]) -> Run:
             run.budget = problem.budget * RANDOM_BUDGET_FACTOR
             _run_random(problem, run)
         elif base == "sf_qlognei":
-            _run_optimizer(problem, run, {"acq": "qlognei"}, single=True, quick=quick)
+            _run_optimizer(problem, run, {"acq": "qlognei", **opts}, single=True, quick=quick)
         elif base in ("mf_gp", "mf"):
             _run_optimizer(problem, run, opts, single=False, quick=quick)
         elif base == "mf_surrogate":
@@ -1102,7 +1126,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.problems:
         problems = {k: problems[k] for k in DEFAULT_PROBLEMS}
     seeds = args.seeds or (20 if args.full else 1 if args.quick else 5)
-    strategies = args.strategies.split(",") if args.strategies else list(DEFAULT_STRATEGIES)
+    strategies = _names(args.strategies) if args.strategies else list(DEFAULT_STRATEGIES)
     if args.quick:
         problems = {k: problems[k] for k in ("branin", "interface")}
         if not args.strategies:
@@ -1121,13 +1145,13 @@ def main(argv: list[str] | None = None) -> int:
         calibrate(p)
 
     if args.proposal_time:
-        variants = args.strategies.split(",") if args.strategies else PROPOSAL_TIME_VARIANTS
+        variants = _names(args.strategies) if args.strategies else PROPOSAL_TIME_VARIANTS
         res = proposal_time(problems, args.proposal_time, variants, repeats=1 if args.quick else 2)
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "proposal_time.json").write_text(json.dumps(res, indent=2))
         return 0
     if args.compare_models:
-        kinds = args.strategies.split(",") if args.strategies else MODEL_KINDS
+        kinds = _names(args.strategies) if args.strategies else MODEL_KINDS
         res = compare_models(problems, (30, 90), args.seeds or 3, kinds)
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "models.json").write_text(json.dumps(res, indent=2))

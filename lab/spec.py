@@ -14,6 +14,7 @@ drive the hotplate.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -55,6 +56,9 @@ class ContinuousParameter(_Strict):
         low: Lower bound in ``unit``.
         high: Upper bound in ``unit`` (strictly greater than ``low``).
         unit: Physical unit, e.g. ``uL``.
+        scale: ``linear`` (default) or ``log``: how the optimiser spreads and models the
+            values. ``log`` suits a parameter spanning decades whose effect goes with ratios,
+            e.g. a film thickness from 0.5 to 50 nm; it needs ``low > 0``.
     """
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
@@ -62,6 +66,7 @@ class ContinuousParameter(_Strict):
     low: float
     high: float
     unit: str = Field(min_length=1)
+    scale: Literal["linear", "log"] = "linear"
 
     @model_validator(mode="after")
     def _ordered(self) -> ContinuousParameter:
@@ -70,7 +75,24 @@ class ContinuousParameter(_Strict):
                 f"bounds are inverted or empty (low={self.low}, high={self.high}): "
                 "set low strictly below high"
             )
+        if self.scale == "log" and self.low <= 0:
+            raise ValueError(
+                f"scale: log needs a positive low bound (low={self.low}): raise low above 0 "
+                "or use scale: linear"
+            )
         return self
+
+    def to_unit(self, value: float) -> float:
+        """Position of ``value`` in the box, 0 at ``low`` and 1 at ``high`` (on ``scale``)."""
+        if self.scale == "log":
+            return math.log(value / self.low) / math.log(self.high / self.low)
+        return (value - self.low) / (self.high - self.low)
+
+    def from_unit(self, u: float) -> float:
+        """Inverse of :meth:`to_unit`."""
+        if self.scale == "log":
+            return self.low * (self.high / self.low) ** u
+        return self.low + u * (self.high - self.low)
 
 
 class CategoricalParameter(_Strict):

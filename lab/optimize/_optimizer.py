@@ -59,6 +59,8 @@ COLD_REFIT_EVERY = 16
 """A warm-started fit is compared with a fresh one every this many observations (the better
 marginal likelihood wins), so an early poor optimum does not stick."""
 N_CANDIDATES = 500
+N_COMPLETIONS = 128
+"""Random values tried for the ignored parameters of a design seen only by a blind fidelity."""
 """Random target-fidelity designs used to sample the maximum (max-value entropy, GIBBON)."""
 
 
@@ -801,10 +803,47 @@ class Optimizer:
         )
 
     def _best_design(self, fit: _Fit) -> Proposal:
-        """The observed design (any fidelity) with the best posterior mean at the target."""
+        """The observed design (any fidelity) with the best posterior mean at the target.
+
+        A design observed only at a fidelity that ignores some parameters says nothing about
+        them (its proposal held them at mid-range): it competes with those parameters set to
+        the values with the best target posterior mean (see :meth:`_complete`), and is
+        returned that way.
+        """
+        X = self._project(fit.X)
+        blind = [r for r, o in enumerate(fit.obs) if o.proposal.fidelity in self._held]
+        if blind:
+            X = self._complete(fit, X, blind)
         with torch.no_grad():
-            mean = fit.model.posterior(self._project(fit.X)).mean.squeeze(-1)
-        return fit.obs[int(torch.argmax(mean))].proposal
+            mean = fit.model.posterior(X).mean.squeeze(-1)
+        best = int(torch.argmax(mean))
+        proposal = fit.obs[best].proposal
+        if best in blind:
+            proposal = Proposal(
+                params=self.space.decode(X[best, : self.space.dim]),
+                fidelity=self.fids.target,
+                cost=self.fids.cost_of(self.fids.target),
+                model_version=fit.version,
+                strategy=RECOMMENDATION,
+            )
+        return proposal
+
+    def _complete(self, fit: _Fit, X: torch.Tensor, rows: list[int]) -> torch.Tensor:
+        """``X`` (target inputs) with the ignored columns of ``rows`` set to the values, among
+        those measured at the target and :data:`N_COMPLETIONS` random ones, with the best
+        target posterior mean for each row's other columns."""
+        cols = sorted({j for c in self._held.values() for j in c})
+        gen = torch.Generator().manual_seed(self.seed + len(fit.X))
+        seen = [r for r, o in enumerate(fit.obs) if o.proposal.fidelity not in self._held]
+        values = torch.cat([self.space.random(N_COMPLETIONS, gen)[:, cols], X[seen][:, cols]])
+        X = X.clone()
+        with torch.no_grad():
+            for r in rows:
+                trial = X[r].repeat(len(values), 1)
+                trial[:, cols] = values
+                mean = fit.model.posterior(trial).mean.squeeze(-1)
+                X[r, cols] = values[int(torch.argmax(mean))]
+        return X
 
     def _verification_due(self, pending: list[Proposal]) -> bool:
         """Whether a verification is due.

@@ -1,6 +1,7 @@
 """Encoding of a campaign's mixed design space into the unit cube and back, and its fidelities.
 
-Continuous parameters map linearly to [0, 1]; each categorical parameter is one-hot encoded.
+Continuous parameters map to [0, 1], linearly or (``scale: log``) logarithmically; each
+categorical parameter is one-hot encoded.
 The encoded vector has ``d = n_continuous + sum(n_choices)`` columns. A multi-fidelity model
 sees one more column, the fidelity, whose value each model kind chooses (a task index or a
 fidelity level; see :class:`FidelitySet`).
@@ -48,7 +49,7 @@ class DesignSpace:
         for p in self.params:
             if isinstance(p, ContinuousParameter):
                 limit = _safety_limit(spec, p.name)
-                u = 1.0 if limit is None else (min(limit, p.high) - p.low) / (p.high - p.low)
+                u = 1.0 if limit is None else p.to_unit(max(min(limit, p.high), p.low))
                 upper.append(min(1.0, max(0.0, u)))
             else:
                 upper.extend([1.0] * len(p.choices))
@@ -109,7 +110,7 @@ class DesignSpace:
         for p in self.params:
             v = params[p.name]
             if isinstance(p, ContinuousParameter):
-                x.append((float(v) - p.low) / (p.high - p.low))
+                x.append(p.to_unit(float(v)))
             else:
                 x.extend(1.0 if c == v else 0.0 for c in p.choices)
         return torch.tensor(x, dtype=torch.double)
@@ -121,8 +122,8 @@ class DesignSpace:
         for p in self.params:
             if isinstance(p, ContinuousParameter):
                 u = float(x[i].clamp(0.0, float(self.upper[i])))
-                v = round(p.low + u * (p.high - p.low), 6)
-                out[p.name] = min(max(v, p.low), p.low + float(self.upper[i]) * (p.high - p.low))
+                v = round(p.from_unit(u), 6)
+                out[p.name] = min(max(v, p.low), p.from_unit(float(self.upper[i])))
                 i += 1
             else:
                 k = len(p.choices)
@@ -163,7 +164,7 @@ class DesignSpace:
             j = 0
             for p in self.params:
                 if isinstance(p, ContinuousParameter):
-                    params[p.name] = round(p.low + float(u[row, j]) * (p.high - p.low), 6)
+                    params[p.name] = round(p.from_unit(float(u[row, j])), 6)
                     j += 1
                 else:
                     perm = perms[p.name]

@@ -119,7 +119,7 @@ class EncodedSurrogate:
         unknown += [p for p in partners if p not in surrogate.partners]
         if unknown:
             raise LabError(f"the surrogate does not know {unknown}: rebuild it for this campaign")
-        # column plan: raw column -> ("cat", start, stop, index map) | ("cont", col, lo, hi)
+        # column plan: raw column -> ("cat", start, stop, index map) | ("cont", col, parameter)
         self._plan: dict[str, tuple] = {}
         col = 0
         for p in self.space.params:
@@ -132,7 +132,7 @@ class EncodedSurrogate:
                 col += k
             else:
                 if p.name in ("thickness_nm", "anneal_temperature_c", "anneal_time_min"):
-                    self._plan[p.name] = ("cont", col, float(p.low), float(p.high))
+                    self._plan[p.name] = ("cont", col, p)
                 col += 1
         if "partner" not in self._plan:
             self._partner = float(surrogate.partners.index(partners[0]))
@@ -154,8 +154,10 @@ class EncodedSurrogate:
         if plan[0] == "cat":
             _, a, b, idx = plan
             return idx.to(X)[torch.argmax(X[..., a:b], dim=-1)]
-        _, c, lo, hi = plan
-        return lo + X[..., c] * (hi - lo)
+        _, c, p = plan
+        if p.scale == "log":
+            return p.low * (p.high / p.low) ** X[..., c]
+        return p.low + X[..., c] * (p.high - p.low)
 
     def build(self, X: torch.Tensor, Y: torch.Tensor) -> SurrogateModel:
         """An unfitted model on encoded training inputs ``n x (d + 1)`` and targets ``n x 1``."""

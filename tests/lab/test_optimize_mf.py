@@ -303,3 +303,29 @@ def test_ar1_model_with_a_blind_fidelity_relates_it_to_the_target_whatever_the_b
         k_target = model.covar_module(b[:1], b).to_dense()
     assert k_cross[0, 0] == pytest.approx(float(k_cross[0, 1]), rel=1e-9)
     assert float(k_target[0, 0]) > float(k_target[0, 1]) + 1e-6
+
+
+def test_log_scale_parameter_is_spread_and_encoded_by_ratio() -> None:
+    data = mf_data()
+    data["parameters"][0].update(low=0.5, high=50.0, scale="log")
+    spec = parse_campaign(data)
+    space = DesignSpace(spec)
+    x = space.encode({"precursor_volume_ul": 5.0, "solvent_volume_ul": 20.0})
+    assert float(x[0]) == pytest.approx(0.5) and float(x[1]) == pytest.approx(0.5)
+    assert space.decode(x)["precursor_volume_ul"] == pytest.approx(5.0)
+    values = [p["precursor_volume_ul"] for p in space.sobol(64, seed=0)]
+    assert 0.3 < sum(v < 5.0 for v in values) / 64 < 0.7  # half below the geometric middle
+    # the safety cap of a log-scaled volume is still a hard bound
+    data["safety"] = {"max_dispense_volume_ul": 60.0}
+    data["parameters"][0].update(high=60.0)
+    capped = DesignSpace(parse_campaign(data))
+    assert capped.decode(torch.ones(capped.dim))["precursor_volume_ul"] == pytest.approx(60.0)
+
+
+def test_log_scale_needs_a_positive_low_bound() -> None:
+    from lab.spec import SpecError
+
+    data = mf_data()
+    data["parameters"][1]["scale"] = "log"  # solvent volume starts at 0
+    with pytest.raises(SpecError, match="scale: log needs a positive low bound"):
+        parse_campaign(data)
