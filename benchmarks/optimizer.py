@@ -12,10 +12,11 @@ synthetic problems):
 ``interface``
     The simulated reference world of the interlayer campaign (``benchmarks/interlayer.yaml``):
     Li | interlayer | LLZO, the interlayer chosen among the materials library's 25 candidates
-    (categorical) with its thickness, anneal temperature and anneal time; ground truth
+    (categorical) with its thickness (searched on a log scale), anneal temperature and anneal
+    time; ground truth
     ``simulators.truths_interface:interlayer_asr`` (area-specific resistance, minimised; log
     scale), fidelities ``calculation`` (ideal-interface estimate: deterministic, biased, blind
-    to the anneal), ``screening`` (one-frequency |Z|: noisy, partly informative) and ``full``
+    to the anneal, as the campaign declares with ``ignores``), ``screening`` (one-frequency |Z|: noisy, partly informative) and ``full``
     (the impedance sweep). Switch the truth with ``--interface-truth`` and the design space
     and fidelities with ``--interface-campaign``.
 ``demo`` (not in the default set)
@@ -28,7 +29,8 @@ synthetic problems):
     Hartmann-6 at the target; both cheap fidelities return an unrelated smooth function
     (random Fourier features), so they carry no information about the target.
 
-Strategies: ``random`` (uniform designs at the target, best observed), ``sf_qlognei`` (target
+Strategies: ``random`` (uniform designs at the target on the campaign's scales, best
+observed), ``sf_qlognei`` (target
 fidelity only, ``SingleTaskGP`` + qLogNEI), ``mf_gp`` (the optimiser's multi-fidelity default
 on plain descriptors), ``mf_surrogate`` (the optimiser with the project's interface surrogate,
 model ``mf_surrogate``: a pretrained interface-GNN embedding of the interlayer | LLZO pair plus
@@ -41,7 +43,8 @@ optional extra ``peers`` (skipped with a note when not installed). Variants for 
 ``mf[model=mf_mt,acq=mf_kg,gate=off,verify=off]``.
 
 Metrics, per seed: simple regret of the recommendation at the target fidelity (normalised:
-``|f(x_rec) - f*| / |f_ref - f*|`` with ``f_ref`` the median over uniform random designs, so
+``|f(x_rec) - f*| / |f_ref - f*|`` with ``f_ref`` the median over designs uniform in physical
+units (whatever scale the campaign searches on), so
 1 = a typical random design and 0 = the optimum; with ``f`` replaced by ``log f`` where the
 campaign models the log of its objective, ``interface`` and ``branin``: there 5 % regret
 means within ``(f_ref / f*)^0.05`` of the optimum, e.g. 15 % on ``interface``) against cumulative cost; cost to reach
