@@ -79,3 +79,30 @@ def test_proposal_time_mode_writes_its_figures(tmp_path: Path) -> None:
         row = res["branin"][variant]
         assert row["observations"] == 20 and row["fidelities"] == 3
         assert row["wall_s"] > 0 and row["cpu_s"] > 0
+
+
+def test_measured_cost_to_target_waits_for_a_measurement_at_the_target() -> None:
+    """The recommendation may reach the target on a design nobody measured at the target;
+    the stricter figure counts only target measurements."""
+    bench = import_benchmark("optimizer")
+    problem = bench.Problem(
+        "p",
+        {"objective": {"direction": "minimize"}, "target_fidelity": "full"},
+        truth=lambda *a: 0.0,
+        true_value=lambda p: 0.0,
+        budget=10.0,
+        f_star=1.0,
+        f_ref=2.0,
+    )
+    run = bench.Run("p", "s", 0, 10.0)
+    for i, (fid, cost, value, regret) in enumerate(
+        [("cheap", 0.1, 1.0, 0.0), ("full", 1.0, 1.5, 0.0), ("full", 1.0, 1.02, 0.0)]
+    ):
+        spent = sum(s.cost for s in run.steps) + cost
+        run.steps.append(bench.Step("p", "s", 0, i, fid, cost, spent, value, regret, 0.0, 0.0))
+    assert bench.cost_to_target(run, 10.0) == (0.1, True)  # the recommendation's regret
+    assert bench.measured_cost_to_target(run, problem, 10.0) == (2.1, True)
+    assert bench.measured_cost_to_target(bench.Run("p", "s", 0, 10.0), problem, 10.0) == (
+        10.0,
+        False,
+    )
