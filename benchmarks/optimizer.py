@@ -13,12 +13,12 @@ synthetic problems):
     The simulated reference world of the interlayer campaign (``benchmarks/interlayer.yaml``):
     Li | interlayer | LLZO, the interlayer chosen among the materials library's 25 candidates
     (categorical) with its thickness (searched on a log scale), anneal temperature and anneal
-    time; ground truth
-    ``simulators.truths_interface:interlayer_asr`` (area-specific resistance, minimised; log
-    scale), fidelities ``calculation`` (ideal-interface estimate: deterministic, biased, blind
-    to the anneal, as the campaign declares with ``ignores``), ``screening`` (one-frequency |Z|: noisy, partly informative) and ``full``
-    (the impedance sweep). Switch the truth with ``--interface-truth`` and the design space
-    and fidelities with ``--interface-campaign``.
+    time; ground truth ``simulators.truths_interface:interlayer_asr`` (area-specific
+    resistance, minimised; log scale), fidelities ``calculation`` (ideal-interface estimate:
+    deterministic, biased, blind to the anneal, as the campaign declares with ``ignores``),
+    ``screening`` (one-frequency |Z|: noisy, partly informative) and ``full`` (the impedance
+    sweep). Switch the truth with ``--interface-truth`` and the design space and fidelities
+    with ``--interface-campaign``.
 ``demo`` (not in the default set)
     The demo world ``simulators.truths:demo_interface`` over the demo campaign's solution
     coating parameters (volumes, rate), fidelities as above.
@@ -30,8 +30,7 @@ synthetic problems):
     (random Fourier features), so they carry no information about the target.
 
 Strategies: ``random`` (uniform designs at the target on the campaign's scales, best
-observed), ``sf_qlognei`` (target
-fidelity only, ``SingleTaskGP`` + qLogNEI), ``mf_gp`` (the optimiser's multi-fidelity default
+observed), ``sf_qlognei`` (target fidelity only, ``SingleTaskGP`` + qLogNEI), ``mf_gp`` (the optimiser's multi-fidelity default
 on plain descriptors), ``mf_surrogate`` (the optimiser with the project's interface surrogate,
 model ``mf_surrogate``: a pretrained interface-GNN embedding of the interlayer | LLZO pair plus
 the process parameters under a multi-task GP with a physics prior mean; only on problems with

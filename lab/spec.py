@@ -88,8 +88,8 @@ class ContinuousParameter(_Strict):
             return math.log(value / self.low) / math.log(self.high / self.low)
         return (value - self.low) / (self.high - self.low)
 
-    def from_unit(self, u: float) -> float:
-        """Inverse of :meth:`to_unit`."""
+    def from_unit(self, u: Any) -> Any:
+        """Inverse of :meth:`to_unit`; ``u`` may be a float or a tensor (elementwise)."""
         if self.scale == "log":
             return self.low * (self.high / self.low) ** u
         return self.low + u * (self.high - self.low)

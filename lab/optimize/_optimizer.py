@@ -59,9 +59,9 @@ COLD_REFIT_EVERY = 16
 """A warm-started fit is compared with a fresh one every this many observations (the better
 marginal likelihood wins), so an early poor optimum does not stick."""
 N_CANDIDATES = 500
+"""Random target-fidelity designs used to sample the maximum (max-value entropy, GIBBON)."""
 N_COMPLETIONS = 128
 """Random values tried for the ignored parameters of a design seen only by a blind fidelity."""
-"""Random target-fidelity designs used to sample the maximum (max-value entropy, GIBBON)."""
 
 
 @dataclass
@@ -273,9 +273,13 @@ class Optimizer:
             else [(i, self.fids.target_index) for i in range(spec.initial_design)]
         )
         self._plan_points = max((i + 1 for i, _ in self._plan), default=0)
-        # fidelities blind to some parameters: those are held at a fixed value in their
-        # proposals and in the model's inputs (fidelity name -> {encoded column: value})
-        self._held = {f.name: self.space.held(f.ignores) for f in spec.fidelities if f.ignores}
+        # fidelities blind to some parameters: those are held at the middle of their (safe)
+        # range in their proposals and in the model's inputs
+        # (fidelity name -> {encoded column: value})
+        self._held = {
+            self.fids.names[i]: {j: 0.5 * float(self.space.upper[j]) for j in cols}
+            for i, cols in self.fids.blind.items()
+        }
         self._obs: list[_Obs] = []
         self._failed: list[tuple[Proposal, str]] = []
         self._pending: dict[str, Proposal] = {}
@@ -488,16 +492,19 @@ class Optimizer:
     def _fid_value(self, name: str) -> float:
         return self._kind.fidelity_value(self.fids, self.fids.index(name))
 
+    def _hold_x(self, x: torch.Tensor, fidelity: str) -> torch.Tensor:
+        """Encoded design ``x`` (``d`` or more columns; modified in place) with the columns
+        ``fidelity`` ignores set to their held values."""
+        for j, v in self._held.get(fidelity, {}).items():
+            x[j] = v
+        return x
+
     def _hold(self, params: dict[str, Any], fidelity: str) -> dict[str, Any]:
         """``params`` with the parameters ``fidelity`` ignores set to their held values."""
-        held = self._held.get(fidelity)
-        if not held:
+        if fidelity not in self._held:
             return params
-        x = self.space.encode(params)
-        for j, v in held.items():
-            x[j] = v
-        decoded = self.space.decode(x)
-        names = set(next(f for f in self.spec.fidelities if f.name == fidelity).ignores)
+        decoded = self.space.decode(self._hold_x(self.space.encode(params), fidelity))
+        names = set(self.spec.fidelities[self.fids.index(fidelity)].ignores)
         return {k: (decoded[k] if k in names else v) for k, v in params.items()}
 
     def _held_rows(self) -> list[tuple[float, dict[int, float]]]:
@@ -516,8 +523,7 @@ class Optimizer:
         for p in proposals:
             x = self.space.encode(p.params)
             if mf:
-                for j, v in self._held.get(p.fidelity, {}).items():
-                    x[j] = v
+                x = self._hold_x(x, p.fidelity)
                 x = torch.cat([x, torch.tensor([self._fid_value(p.fidelity)], dtype=torch.double)])
             rows.append(x)
         return torch.stack(rows)
@@ -710,9 +716,7 @@ class Optimizer:
             if mf_model:
                 fvals = torch.tensor([self._fid_value(f) for f in self.fids.names])
                 fi = int(torch.argmin((fvals - float(x[d])).abs()))
-                x = x.clone()
-                for j, v in self._held.get(self.fids.names[fi], {}).items():
-                    x[j] = v
+                x = self._hold_x(x.clone(), self.fids.names[fi])
             else:
                 fi = self.fids.target_index
             out.append(

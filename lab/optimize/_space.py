@@ -91,11 +91,6 @@ class DesignSpace:
             i += 1 if isinstance(p, ContinuousParameter) else len(p.choices)
         raise KeyError(name)
 
-    def held(self, names: list[str]) -> dict[int, float]:
-        """Encoded values at which ignored continuous parameters are held: the middle of
-        their (safe) range, as ``{column: value}``."""
-        return {self.column(n): 0.5 * float(self.upper[self.column(n)]) for n in names}
-
     def bounds(self) -> torch.Tensor:
         """``2 x d`` box of the encoded space (upper bounds cut by the safety limits)."""
         return torch.stack([torch.zeros(self.dim, dtype=torch.double), self.upper.clone()])

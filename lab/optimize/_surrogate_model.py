@@ -155,9 +155,7 @@ class EncodedSurrogate:
             _, a, b, idx = plan
             return idx.to(X)[torch.argmax(X[..., a:b], dim=-1)]
         _, c, p = plan
-        if p.scale == "log":
-            return p.low * (p.high / p.low) ** X[..., c]
-        return p.low + X[..., c] * (p.high - p.low)
+        return p.from_unit(X[..., c])  # elementwise on tensors as on floats
 
     def build(self, X: torch.Tensor, Y: torch.Tensor) -> SurrogateModel:
         """An unfitted model on encoded training inputs ``n x (d + 1)`` and targets ``n x 1``."""
