@@ -30,8 +30,8 @@ synthetic problems):
     (random Fourier features), so they carry no information about the target.
 
 Strategies: ``random`` (uniform designs at the target on the campaign's scales, best
-observed), ``sf_qlognei`` (target fidelity only, ``SingleTaskGP`` + qLogNEI), ``mf_gp`` (the optimiser's multi-fidelity default
-on plain descriptors), ``mf_surrogate`` (the optimiser with the project's interface surrogate,
+observed), ``sf_qlognei`` (target fidelity only, ``SingleTaskGP`` + qLogNEI), ``mf_gp`` (the
+optimiser's multi-fidelity default on plain descriptors), ``mf_surrogate`` (the optimiser with the project's interface surrogate,
 model ``mf_surrogate``: a pretrained interface-GNN embedding of the interlayer | LLZO pair plus
 the process parameters under a multi-task GP with a physics prior mean; only on problems with
 a materials choice, i.e. ``interface``; the encoder is pretrained on one ``calculation`` label

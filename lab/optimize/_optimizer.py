@@ -836,17 +836,17 @@ class Optimizer:
         """``X`` (target inputs) with the ignored columns of ``rows`` set to the values, among
         those measured at the target and :data:`N_COMPLETIONS` random ones, with the best
         target posterior mean for each row's other columns."""
-        cols = sorted({j for c in self._held.values() for j in c})
         gen = torch.Generator().manual_seed(self.seed + len(fit.X))
         seen = [r for r, o in enumerate(fit.obs) if o.proposal.fidelity not in self._held]
-        values = torch.cat([self.space.random(N_COMPLETIONS, gen)[:, cols], X[seen][:, cols]])
+        designs = torch.cat([self.space.random(N_COMPLETIONS, gen), X[seen][:, : self.space.dim]])
         X = X.clone()
         with torch.no_grad():
             for r in rows:
-                trial = X[r].repeat(len(values), 1)
-                trial[:, cols] = values
+                cols = sorted(self._held[fit.obs[r].proposal.fidelity])  # what it did not see
+                trial = X[r].repeat(len(designs), 1)
+                trial[:, cols] = designs[:, cols]
                 mean = fit.model.posterior(trial).mean.squeeze(-1)
-                X[r, cols] = values[int(torch.argmax(mean))]
+                X[r, cols] = designs[int(torch.argmax(mean)), cols]
         return X
 
     def _verification_due(self, pending: list[Proposal]) -> bool:

@@ -329,3 +329,19 @@ def test_log_scale_needs_a_positive_low_bound() -> None:
     data["parameters"][1]["scale"] = "log"  # solvent volume starts at 0
     with pytest.raises(SpecError, match="scale: log needs a positive low bound"):
         parse_campaign(data)
+
+
+def test_completion_fills_only_what_each_blind_fidelity_did_not_see() -> None:
+    """Two cheap fidelities blind to different parameters: completing a design seen only by
+    one of them changes the parameter it ignored and keeps the one it measured."""
+    data = _blind_data()
+    data["fidelities"][1]["ignores"] = ["precursor_volume_ul"]
+    opt = Optimizer(parse_campaign(data), seed=2, fidelity_gate=False, **FAST)
+    run(opt, 12)
+    fit = opt._fit_general()
+    X = opt._project(fit.X)
+    rows = [r for r, o in enumerate(fit.obs) if o.proposal.fidelity != "full"]
+    done = opt._complete(fit, X, rows)
+    for r in rows:
+        kept = 0 if fit.obs[r].proposal.fidelity == "calculation" else 1
+        assert done[r, kept] == X[r, kept]
