@@ -5,7 +5,7 @@
         [--interface-campaign campaigns/x.yaml]
     python benchmarks/optimizer.py --merge DIR [DIR ...] --out DIR   # one report from runs
 
-Problems (budgets in full-fidelity cost units: interface 15, hartmann 30, branin 10,
+Problems (budgets in full-fidelity cost units: interface 30, hartmann 30, branin 10,
 negative_control 30; fidelity costs 0.05 / 0.25 / 1 for interface, 0.1 / 0.3 / 1 for the
 synthetic problems):
 
@@ -298,7 +298,7 @@ def make_problems(
     from botorch.test_functions.multi_fidelity import AugmentedBranin, AugmentedHartmann
 
     interface = _interface_problem(
-        "interface", interface_truth, interface_campaign or INTERFACE_CAMPAIGN
+        "interface", interface_truth, interface_campaign or INTERFACE_CAMPAIGN, budget=30.0
     )
     demo = _interface_problem("demo", DEMO_TRUTH, None)
 

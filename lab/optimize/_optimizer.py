@@ -32,7 +32,7 @@ import torch
 from lab.errors import LabError
 from lab.optimize._acquisition import AcquisitionContext, get_acquisition
 from lab.optimize._feasibility import Feasibility, FeasibilityWeighted
-from lab.optimize._models import FIT_MAXITER, fit_model, get_model, loo_log_density
+from lab.optimize._models import FIT_MAXITER, fit_model, get_model, loo_log_density, plain_gp
 from lab.optimize._optim import optimize_mixed
 from lab.optimize._space import DesignSpace, FidelitySet, initial_plan
 from lab.spec import Campaign
@@ -403,7 +403,7 @@ class Optimizer:
         X = torch.stack([self.space.encode(o.proposal.params) for o in obs])
         return X, self._model_frame([o.value for o in obs])
 
-    def _model_version(self, X: torch.Tensor, Y: torch.Tensor, tag: bytes = b"gp-v1") -> str:
+    def _model_version(self, X: torch.Tensor, Y: torch.Tensor, tag: bytes = b"gp-v2") -> str:
         h = hashlib.sha256(tag)
         h.update(X.numpy().tobytes())
         h.update(Y.numpy().tobytes())
@@ -412,8 +412,6 @@ class Optimizer:
     def _fit(self) -> tuple[Any, torch.Tensor, torch.Tensor, str]:
         """Single-fidelity fit on the target observations (cached by training data)."""
         from botorch.fit import fit_gpytorch_mll
-        from botorch.models import SingleTaskGP
-        from botorch.models.transforms import Standardize
         from gpytorch.mlls import ExactMarginalLogLikelihood
 
         X, Y = self._train_data()
@@ -422,7 +420,7 @@ class Optimizer:
             c = self._sf_cache
             return c.model, c.X, c.Y, c.version
         torch.manual_seed(self.seed + len(X))
-        model = SingleTaskGP(X, Y, outcome_transform=Standardize(m=1))
+        model = plain_gp(X, Y)
         if self.fids.multi:
             # the fidelity gate's target-only GP: one capped L-BFGS-B run, like the MF model
             # (BoTorch's restarting fit took 40 s at 100 target points here)
