@@ -44,13 +44,13 @@ DEFAULT_MF_MODEL = "mf_ltk"
 SURROGATE_MODEL = "mf_surrogate"
 RECOMMENDATION = "recommendation"
 VERIFY = "verify_best"
+"""Strategy of a proposal that measures the model's best design at the target fidelity."""
 VERIFY_AFTER = 1.0
 """Default of ``verify_after``: while the model predicts its checks well, at most about half
 of the budget goes to verifications."""
 VERIFY_SURPRISE = 0.25
 """A check that misses its prediction by more than this (in standard deviations of the
 target observations, model frame) makes the next verification due at once."""
-"""Strategy of a proposal that measures the model's best design at the target fidelity."""
 GATED = "qlognei"
 """Acquisition at the target while the fidelity gate is closed."""
 GATE_MIN_TARGET = 3

@@ -136,3 +136,29 @@ def test_categorical_space_round_trip() -> None:
     (nxt,) = opt.ask(1)
     assert nxt.strategy == "qlognei"
     spec.check_params(nxt.params)
+
+
+def test_plain_gp_priors_scale_with_dimension_and_it_interpolates() -> None:
+    """The single-fidelity GP: Matern-5/2, length-scale prior mode sqrt(d) e^(sqrt2 - 3),
+    low-noise prior; fitted on a smooth noise-free function it nearly interpolates."""
+    import math
+
+    from gpytorch.kernels import MaternKernel
+
+    from lab.optimize._models import fit_model, plain_gp
+
+    gen = torch.Generator().manual_seed(0)
+    for d in (2, 8):
+        X = torch.rand(20, d, generator=gen, dtype=torch.double)
+        model = plain_gp(X, X.sum(-1, keepdim=True))
+        kernel = model.covar_module
+        assert isinstance(kernel, MaternKernel) and kernel.nu == 2.5
+        mode = float(kernel.lengthscale_prior.mode)
+        assert mode == pytest.approx(math.sqrt(d) * math.exp(math.sqrt(2.0) - 3.0))
+        assert float(model.likelihood.noise_covar.noise_prior.mode) == pytest.approx(math.exp(-5.0))
+    X = torch.rand(30, 3, generator=gen, dtype=torch.double)
+    Y = torch.sin(3 * X).sum(-1, keepdim=True)
+    model = fit_model(plain_gp(X, Y))
+    with torch.no_grad():
+        mean = model.posterior(X).mean
+    assert float((mean - Y).abs().max()) < 0.05 * float(Y.std())
