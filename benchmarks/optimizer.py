@@ -48,8 +48,8 @@ units (whatever scale the campaign searches on), so
 campaign models the log of its objective, ``interface`` and ``branin``: there 5 % regret
 means within ``(f_ref / f*)^0.05`` of the optimum, e.g. 15 % on ``interface``) against cumulative cost; cost to reach
 regret <= 5 % (the whole budget when never reached; ``reached`` = fraction of seeds that
-did; a median that is the budget is censored, so a ratio involving it is printed as a bound,
-``>=``/``<=``, or ``n/a`` when both sides are censored); acceleration = random's cost to target /
+did; a median is censored when at most half the seeds reached the target, so a ratio
+involving it is printed as a bound, ``>=``/``<=``, or ``n/a`` when both sides are censored); acceleration = random's cost to target /
 the strategy's (``random`` runs with a
 budget :data:`RANDOM_BUDGET_FACTOR` times larger, since its evaluations are free here, so
 that its cost to target is measured rather than censored); median and 10-90 % band over seeds.
@@ -839,17 +839,18 @@ def summarise(problems: dict[str, Problem], runs: list[Run]) -> tuple[dict, dict
                     row[f"vs_{ref}"] = strat[ref]["cost_to_target"] / max(
                         row["cost_to_target"], 1e-9
                     )
-                    ref_censored = strat[ref]["reached"] < 0.5
+                    # at most half reached: the median is, or averages in, a censored cost
+                    ref_censored = strat[ref]["reached"] <= 0.5
                     row[f"vs_{ref}_censored"] = ref_censored
-                    row[f"vs_{ref}_bound"] = _ratio_bound(ref_censored, row["reached"] < 0.5)
+                    row[f"vs_{ref}_bound"] = _ratio_bound(ref_censored, row["reached"] <= 0.5)
     return summary, report
 
 
 def _ratio_bound(ref_censored: bool, own_censored: bool) -> str:
     """How ``ref cost / own cost`` of two medians reads when either is censored at its budget.
 
-    A median that is the budget (fewer than half the seeds reached the target) is a lower bound
-    on the true cost, so the ratio is a lower bound (``>=``) when only the reference is
+    A median over seeds of which at most half reached the target is, or averages in, a budget
+    that stands for "not reached": it is a lower bound on the true median cost, so the ratio is a lower bound (``>=``) when only the reference is
     censored, an upper bound (``<=``) when only the strategy is, and unknown (``n/a``) when both
     are.
     """

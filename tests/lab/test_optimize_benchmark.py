@@ -106,3 +106,26 @@ def test_measured_cost_to_target_waits_for_a_measurement_at_the_target() -> None
         10.0,
         False,
     )
+
+
+def test_a_median_with_half_the_seeds_censored_is_a_bound() -> None:
+    """With exactly half the seeds at the target, the median averages in a censored cost."""
+    bench = import_benchmark("optimizer")
+    campaign = {"objective": {"direction": "minimize"}, "target_fidelity": "full"}
+    problem = bench.Problem(
+        "p", campaign, lambda *a: 0.0, lambda p: 0.0, budget=10.0, f_star=0.0, f_ref=1.0
+    )
+    runs = []
+    for strategy, reached_at in (("sf_qlognei", [2.0, None]), ("mf_gp", [1.0, 2.0])):
+        for seed, cost in enumerate(reached_at):
+            run = bench.Run("p", strategy, seed, 10.0)
+            regret = 0.0 if cost is not None else 0.5
+            run.steps.append(
+                bench.Step("p", strategy, seed, 0, "full", 1.0, cost or 10.0, 0.0, regret, 0, 0)
+            )
+            runs.append(run)
+    bench._PROBLEMS.clear()
+    bench._PROBLEMS["p"] = problem
+    _, report = bench.summarise({"p": problem}, runs)
+    row = report["p"]["strategies"]["mf_gp"]
+    assert row["vs_sf_qlognei_censored"] and row["vs_sf_qlognei_bound"] == ">="
