@@ -31,28 +31,29 @@ for the synthetic problems):
 
 Strategies: ``random`` (uniform designs at the target on the campaign's scales, best
 observed), ``sf_qlognei`` (target fidelity only, ``SingleTaskGP`` + qLogNEI), ``mf_gp`` (the
-optimiser's multi-fidelity default on plain descriptors), ``mf_surrogate`` (the optimiser with the project's interface surrogate,
-model ``mf_surrogate``: a pretrained interface-GNN embedding of the interlayer | LLZO pair plus
-the process parameters under a multi-task GP with a physics prior mean; only on problems with
-a materials choice, i.e. ``interface``; the encoder is pretrained on one ``calculation`` label
-per library modifier, which the run pays for and tells the optimiser as observations: see
-:data:`PRETRAIN_THICKNESS_NM`; ``mf_surrogate[kind=descriptor_gp]`` swaps the
-representation), and the single-fidelity peers ``ax`` (Ax ``Client``) and ``baybe`` (BayBE ``Campaign``) from the
-optional extra ``peers`` (skipped with a note when not installed). Variants for ablations:
+optimiser's multi-fidelity default on plain descriptors), ``mf_surrogate`` (the optimiser
+with the project's interface surrogate, model ``mf_surrogate``: a pretrained interface-GNN
+embedding of the interlayer | LLZO pair plus the process parameters under a multi-task GP
+with a physics prior mean; only on problems with a materials choice, i.e. ``interface``; the
+encoder is pretrained on one ``calculation`` label per library modifier, which the run pays
+for and tells the optimiser as observations: see :data:`PRETRAIN_THICKNESS_NM`;
+``mf_surrogate[kind=descriptor_gp]`` swaps the representation), and the single-fidelity
+peers ``ax`` (Ax ``Client``) and ``baybe`` (BayBE ``Campaign``) from the optional extra
+``peers`` (skipped with a note when not installed). Variants for ablations:
 ``mf[model=mf_mt,acq=mf_kg,gate=off,verify=off]``.
 
 Metrics, per seed: simple regret of the recommendation at the target fidelity (normalised:
-``|f(x_rec) - f*| / |f_ref - f*|`` with ``f_ref`` the median over designs uniform in physical
-units (whatever scale the campaign searches on), so
-1 = a typical random design and 0 = the optimum; with ``f`` replaced by ``log f`` where the
-campaign models the log of its objective, ``interface`` and ``branin``: there 5 % regret
-means within ``(f_ref / f*)^0.05`` of the optimum, e.g. 15 % on ``interface``) against cumulative cost; cost to reach
-regret <= 5 % (the whole budget when never reached; ``reached`` = fraction of seeds that
-did; a median is censored when at most half the seeds reached the target, so a ratio
-involving it is printed as a bound, ``>=``/``<=``, or ``n/a`` when both sides are censored); acceleration = random's cost to target /
-the strategy's (``random`` runs with a
-budget :data:`RANDOM_BUDGET_FACTOR` times larger, since its evaluations are free here, so
-that its cost to target is measured rather than censored); median and 10-90 % band over seeds.
+``|f(x_rec) - f*| / |f_ref - f*|`` with ``f_ref`` the median over designs uniform in
+physical units (whatever scale the campaign searches on), so 1 = a typical random design and
+0 = the optimum; with ``f`` replaced by ``log f`` where the campaign models the log of its
+objective, ``interface`` and ``branin``: there 5 % regret means within ``(f_ref / f*)^0.05``
+of the optimum, e.g. 15 % on ``interface``) against cumulative cost; cost to reach regret <=
+5 % (the whole budget when never reached; ``reached`` = fraction of seeds that did; a median
+is censored when at most half the seeds reached the target, so a ratio involving it is
+printed as a bound, ``>=``/``<=``, or ``n/a`` when both sides are censored); acceleration =
+random's cost to target / the strategy's (``random`` runs with a budget
+:data:`RANDOM_BUDGET_FACTOR` times larger, since its evaluations are free here, so that its
+cost to target is measured rather than censored); median and 10-90 % band over seeds.
 
 Writes ``DIR/summary.json`` (``{problem: {strategy: {"cost_to_target", "reached",
 "final_regret"}}}``, medians), ``DIR/steps.csv`` (every step), ``DIR/report.json`` (bands,
@@ -260,7 +261,7 @@ def _rff(d: int, seed: int, n: int = 64, scale: float = 4.0) -> Callable[[np.nda
 
 
 def _interface_problem(
-    name: str, truth_ref: str, campaign: str | Path | None, budget: float = 15.0
+    name: str, truth_ref: str, campaign: str | Path | None, budget: float = INTERFACE_BUDGET
 ) -> Problem:
     """A problem on a simulated world: a truth over a campaign's design space and fidelities."""
     itruth = _load(truth_ref)
@@ -303,7 +304,7 @@ def make_problems(
     from botorch.test_functions.multi_fidelity import AugmentedBranin, AugmentedHartmann
 
     interface = _interface_problem(
-        "interface", interface_truth, interface_campaign or INTERFACE_CAMPAIGN, INTERFACE_BUDGET
+        "interface", interface_truth, interface_campaign or INTERFACE_CAMPAIGN
     )
     demo = _interface_problem("demo", DEMO_TRUTH, None)
 
@@ -855,9 +856,9 @@ def _ratio_bound(ref_censored: bool, own_censored: bool) -> str:
     """How ``ref cost / own cost`` of two medians reads when either is censored at its budget.
 
     A median over seeds of which at most half reached the target is, or averages in, a budget
-    that stands for "not reached": it is a lower bound on the true median cost, so the ratio is a lower bound (``>=``) when only the reference is
-    censored, an upper bound (``<=``) when only the strategy is, and unknown (``n/a``) when both
-    are.
+    that stands for "not reached": it is a lower bound on the true median cost, so the ratio
+    is a lower bound (``>=``) when only the reference is censored, an upper bound (``<=``)
+    when only the strategy is, and unknown (``n/a``) when both are.
     """
     if ref_censored and own_censored:
         return "n/a"

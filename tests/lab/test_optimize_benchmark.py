@@ -124,8 +124,6 @@ def test_a_median_with_half_the_seeds_censored_is_a_bound() -> None:
                 bench.Step("p", strategy, seed, 0, "full", 1.0, cost or 10.0, 0.0, regret, 0, 0)
             )
             runs.append(run)
-    bench._PROBLEMS.clear()
-    bench._PROBLEMS["p"] = problem
     _, report = bench.summarise({"p": problem}, runs)
     row = report["p"]["strategies"]["mf_gp"]
     assert row["vs_sf_qlognei_censored"] and row["vs_sf_qlognei_bound"] == ">="
