@@ -127,9 +127,10 @@ DEMO_PARAMETERS: list[dict[str, Any]] = [
 ]
 INTERFACE_FIDELITIES: list[dict[str, Any]] = [
     {"name": "calculation", "cost": 0.05, "route": "calculation"},
-    {"name": "screening", "cost": 0.25, "route": "impedance_single"},
-    {"name": "full", "cost": 1.0, "route": "impedance_sweep"},
+    {"name": "screening", "cost": 0.25, "route": "calculation"},
+    {"name": "full", "cost": 1.0, "route": "calculation"},
 ]
+"""Fidelities of an interface problem without a campaign file: all computed by the truth."""
 SYNTHETIC_FIDELITIES = [("low", 0.1, 0.5), ("mid", 0.3, 0.75), ("full", 1.0, 1.0)]
 """Name, cost and fidelity level s of the synthetic problems' fidelities."""
 
@@ -273,10 +274,7 @@ def _interface_problem(
         c = load_campaign(campaign)
         params = [p.model_dump() for p in c.parameters]
         if len(c.fidelities) > 1:
-            fids = [
-                {"name": f.name, "cost": f.cost, "route": f.route, "ignores": f.ignores}
-                for f in c.fidelities
-            ]
+            fids = [f.model_dump() for f in c.fidelities]
         direction, log_t = c.objective.direction, c.objective.log_transform
         n_init = c.initial_design
     tname = max(fids, key=lambda f: f["cost"])["name"]
@@ -287,6 +285,7 @@ def _interface_problem(
             "other_phase": c.interface.other_phase,
         }
         data["safety"] = c.safety.model_dump()
+        data["process"] = [st.model_dump() for st in c.process]
     return Problem(
         name,
         data,

@@ -22,11 +22,14 @@ from drivers.ika_namur import IkaHotplate, IkaLimits
 from drivers.mt_sics import MtSicsBalance
 from drivers.ne1000 import NE1000, PumpAlarm, PumpCommandError, PumpLimits
 from drivers.scpi_lcr import LcrLimits, LcrMeasurementError, LcrReading, ScpiLcr
+from drivers.sqc310 import DepositionFault, DepositionLimits, RunState, Sqc310, Sqc310Error
 from drivers.transport import Transport, retry_idempotent
 
 __all__ = [
     "NE1000",
     "ConnectionLost",
+    "DepositionFault",
+    "DepositionLimits",
     "DeviceReportedError",
     "DriverError",
     "DriverRetry",
@@ -45,8 +48,11 @@ __all__ = [
     "PumpAlarm",
     "PumpCommandError",
     "PumpLimits",
+    "RunState",
     "SafetyLimitError",
     "ScpiLcr",
+    "Sqc310",
+    "Sqc310Error",
     "Transport",
     "TravelLimits",
     "retry_idempotent",

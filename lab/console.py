@@ -149,7 +149,7 @@ def sim_up(
     import signal
     import threading
 
-    from simulators.workcell import DEMO_DEVICES, FULL_DEVICES, SimulatedWorkcell
+    from simulators.workcell import DEMO_DEVICES, SimulatedWorkcell
     from simulators.world import SimulatedWorld, load_truth
 
     if time_scale <= 0:
@@ -164,7 +164,7 @@ def sim_up(
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     world = SimulatedWorld(truth_fn, time_scale=time_scale, seed=seed)
-    devices = DEMO_DEVICES if demo_only else FULL_DEVICES
+    devices = DEMO_DEVICES if demo_only else simulated_devices()
     with SimulatedWorkcell(devices, world=world, seed=seed, faults_rate=faults) as cell:
         from rich.table import Table
 
@@ -214,18 +214,56 @@ def _quiet_runtime() -> None:
     logging.getLogger("drivers").setLevel(logging.ERROR)
 
 
+def simulated_devices(spec: Any | None = None) -> dict[str, dict[str, Any]]:
+    """Device entries of the simulated workcell: every instrument kind, or a campaign's.
+
+    The full bench is two syringe pumps, a hotplate, a balance, a gantry carrying samples
+    between stations, a deposition controller whose films hold every material of the
+    library (and Li for contacts) and the impedance meter. For a campaign, only the devices
+    its process steps and routes name are started (the gantry with them only when a step
+    moves the sample), so a campaign without moves runs on a bench whose instruments share
+    one work position.
+    """
+    from lab.materials import modifiers
+    from lab.routes import ROUTES
+    from simulators.workcell import FULL_DEVICES
+
+    films = {i + 1: m for i, m in enumerate([*modifiers(), "Li"])}
+    devices = {**FULL_DEVICES}
+    devices["deposition"] = {"kind": "sqc310", "station": "deposition", "films": films}
+    if spec is None:
+        return devices
+    wanted = set()
+    for st in spec.process:
+        wanted |= {n for n, d in devices.items() if st.device in (n, d.get("role"))}
+    kinds = {k for f in spec.fidelities for k in ROUTES.get(f.route).instruments}
+    for f in spec.fidelities:
+        if f.device:
+            wanted |= {n for n, d in devices.items() if f.device in (n, d.get("role"))}
+        else:
+            wanted |= {n for n, d in devices.items() if d["kind"] in kinds}
+    moves = any(d["kind"] == "grbl" for n, d in devices.items() if n in wanted)
+    out = {}
+    for n in devices:
+        if n in wanted:
+            entry = dict(devices[n])
+            if not moves:
+                entry.pop("station", None)
+            out[n] = entry
+    return out
+
+
 @contextlib.contextmanager
-def _simulated_workcell(seed: int, time_scale: float, hotplate: bool) -> Iterator[Path]:
-    """The demo's simulated workcell, in-process; yields its workcell file."""
+def _simulated_workcell(spec: Any, seed: int, time_scale: float) -> Iterator[Path]:
+    """A campaign's simulated workcell, in-process; yields its workcell file."""
     import tempfile
 
-    from simulators.workcell import DEMO_DEVICES, FULL_DEVICES, SimulatedWorkcell
+    from simulators.workcell import SimulatedWorkcell
     from simulators.world import SimulatedWorld
 
-    devices = dict(DEMO_DEVICES)
-    if hotplate:
-        devices["hotplate"] = FULL_DEVICES["hotplate"]
-    world = SimulatedWorld(time_scale=time_scale, seed=seed)
+    devices = simulated_devices(spec)
+    truth = spec.simulated_truth or "simulators.truths:demo_interface"
+    world = SimulatedWorld(truth, time_scale=time_scale, seed=seed)
     with (
         tempfile.TemporaryDirectory(prefix="lab-sim-") as tmp,
         SimulatedWorkcell(devices, world=world, seed=seed) as cell,
@@ -267,14 +305,17 @@ def _run_campaign(
     from lab.workcell import lease_ttl, load_workcell
 
     if workcell is not None:
-        load_workcell(workcell).lease_ttl()
+        from lab.workcell import check_campaign
+
+        wc = load_workcell(workcell)
+        wc.lease_ttl()
+        check_campaign(spec, wc, str(workcell))  # before anything is written
     else:
         lease_ttl()  # a bad $LAB_LEASE_TTL_S is a user error before anything starts
-    anneals = any(p.name == "anneal_temperature_c" for p in spec.parameters)
     sim = (
         contextlib.nullcontext(workcell)
         if workcell is not None
-        else _simulated_workcell(seed, time_scale, hotplate=anneals)
+        else _simulated_workcell(spec, seed, time_scale)
     )
     progress = Progress(
         TextColumn("[progress.description]{task.description}"),
@@ -309,6 +350,8 @@ def _run_campaign(
                 progress.console.print(f"      measured: {ev['value']:.3g}")
             else:
                 progress.console.print(f"      [red]{ev['state']}[/]: {ev['reason']}")
+        elif kind == "guard_rail":
+            progress.console.print(f"[red]stopped[/]: {ev['reason']}", highlight=False)
         elif kind == "done" and ev["status"] != "completed":
             progress.console.print(f"campaign {ev['campaign_id']} {ev['status']}")
 
@@ -326,7 +369,7 @@ def _run_campaign(
     return cid
 
 
-def _summary(db_url: str, campaign_id: int) -> None:
+def _summary(db_url: str, campaign_id: int) -> str:
     from lab.spec import parse_campaign
     from lab.store import Store
 
@@ -347,9 +390,15 @@ def _summary(db_url: str, campaign_id: int) -> None:
             f"[bold green]best[/]: {spec.objective.name} = {best.objective:.3g} {spec.objective.unit}"
             f" (experiment {best.seq + 1}: {params})"
         )
-    console.print(
-        f"database: [cyan]{store.url}[/] (campaign id {campaign_id}, {store.campaign(campaign_id).status})"
-    )
+    state = store.campaign(campaign_id).status
+    console.print(f"database: [cyan]{store.url}[/] (campaign id {campaign_id}, {state})")
+    return state
+
+
+def _exit_on_failure(state: str) -> None:
+    """Exit non-zero when a campaign ended ``failed`` (the guard rail stopped it)."""
+    if state == "failed":
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -380,8 +429,9 @@ def demo(
     cid = _run_campaign(
         db_url=db_url, campaign_path=campaign_path, seed=seed, budget=budget, time_scale=time_scale
     )
-    _summary(db_url, cid)
+    state = _summary(db_url, cid)
     console.print(f"wall time: {time.perf_counter() - t0:.1f} s")
+    _exit_on_failure(state)
 
 
 @campaign_app.command("launch")
@@ -410,7 +460,7 @@ def campaign_launch(
         budget=budget,
         time_scale=time_scale,
     )
-    _summary(db_url, cid)
+    _exit_on_failure(_summary(db_url, cid))
 
 
 @campaign_app.command("resume")
@@ -429,7 +479,7 @@ def campaign_resume(
     _quiet_runtime()
     db_url = _db_url(db)
     _run_campaign(db_url=db_url, campaign_id=campaign_id, workcell=workcell, time_scale=time_scale)
-    _summary(db_url, campaign_id)
+    _exit_on_failure(_summary(db_url, campaign_id))
 
 
 @campaign_app.command("list")
@@ -475,6 +525,11 @@ def _campaign_status(db_url: str, campaign_id: int) -> dict[str, Any]:
                 "fidelity": e.fidelity,
                 "params": e.params,
                 "value": e.objective,
+                "edited_by": e.edited_by,
+                "samples": [
+                    {"label": smp.label, "realised": smp.realised}
+                    for smp in store.samples(int(e.id))
+                ],
             }
             for e in store.experiments(campaign_id)
         ],

@@ -30,3 +30,7 @@ class ExperimentError(LabError):
 
 class AnalysisError(LabError, ValueError):
     """Raw readings could not be turned into the objective (e.g. a fit did not converge)."""
+
+
+class ProcessError(LabError):
+    """A process step cannot run as asked (e.g. the sample is not at the device's station)."""

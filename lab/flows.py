@@ -19,7 +19,6 @@ import traceback
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import numpy as np
 from prefect import flow, task
 from prefect import runtime as prefect_runtime
 from prefect.artifacts import (
@@ -35,12 +34,11 @@ from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settin
 from pydantic import Field
 
 from lab._runtime import configure_threads
-from lab.analysis import fit_rc_zarc, interfacial_resistance
 from lab.errors import AnalysisError, LabError
 from lab.optimize import Optimizer, Proposal
 from lab.spec import Campaign, load_campaign, parse_campaign
 from lab.store import DocumentWriter, Experiment, ExperimentState, Store, hold_leases
-from lab.workcell import load_workcell
+from lab.workcell import check_campaign, load_workcell, measuring_device
 
 ProgressListener = Callable[[dict[str, Any]], None]
 _listeners: list[ProgressListener] = []
@@ -247,7 +245,7 @@ def run_experiment(
 
     from drivers import ConnectionLost
     from lab.devices import connect_workcell
-    from lab.plans import characterize, measure_screening, sweep_frequencies, synthesize
+    from lab.plans import make_sample
 
     exp = store.experiment(exp_id)
     fid = spec.fidelity(exp.fidelity)
@@ -257,15 +255,19 @@ def run_experiment(
     stage = "setup"
     try:
         spec.check_params(exp.params)
-        if fid.route == "calculation":
-            raise LabError(f"fidelity '{fid.name}' is a calculation, not a bench route")
         workcell = load_workcell(workcell_path)
+        check_campaign(spec, workcell, workcell_path)
+        where_route, route, route_bindings = spec.bound_route(fid)
+        meter = measuring_device(spec, fid, workcell, workcell_path)
+        steps = spec.bound_steps()
+        step_devices = [workcell.resolve(st.device) or st.device for st in spec.process]
+        names = sorted({*step_devices, meter})
         cid = exp.campaign_id
 
         def cancelled() -> bool:
             return store.campaign(cid).status in ("abort_requested", "aborted")
 
-        resources = _resources(workcell, {"ne1000", "scpi_lcr", "ika_namur", "grbl", "mt_sics"})
+        resources = sorted({workcell.devices[n].url for n in names})
         ttl_s = workcell.lease_ttl()
         with hold_leases(
             store,
@@ -276,46 +278,29 @@ def run_experiment(
         ) as holder:
             store.transition(exp_id, ExperimentState.RUNNING)
             store.audit("leases", cid, exp_id, holder=holder, resources=resources, ttl_s=ttl_s)
-            with connect_workcell(
-                workcell,
-                spec.safety,
-                diameter_mm=spec.syringe_diameter_mm,
-                ac_voltage_v=spec.ac_voltage_v,
-            ) as inst:
+            with connect_workcell(workcell, spec.safety, spec=spec, names=names) as inst:
                 inst.add_retry_listener(recorder)
-                if inst.lcr is None:
-                    raise LabError(f"{workcell_path}: the workcell has no scpi_lcr impedance meter")
-                recipe = spec.recipe(exp.params)
-                pumps = {r: inst.pump_for_role(r) for r, (v, _) in recipe.items() if v > 0}
+                ctx = process_context(spec, workcell)
+                plan_steps = [
+                    (where, kind, inst.devices[name], values_of(bindings, exp.params, spec))
+                    for (where, kind, bindings), name in zip(steps, step_devices, strict=True)
+                ]
+                route_values = values_of(route_bindings, exp.params, spec)
+                route.check_values(route_values, ctx, where_route)
+                device = inst.devices[meter]
+                route.configure(device, route_values)
                 RE = RunEngine({}, context_managers=[])
                 RE.subscribe(validated(writer))
                 stage = "synthesis"
-                RE(
-                    synthesize(
-                        pumps,
-                        recipe,
-                        spec.safety,
-                        md=md,
-                        anneal=spec.anneal(exp.params),
-                        hotplate=inst.hotplate,
-                        gantry=inst.gantry,
-                        time_scale=workcell.time_scale,
-                    )
+                RE(make_sample(plan_steps, ctx, md=md))
+                synthesis = writer.run_uids[-1]
+                store.add_sample(
+                    exp_id, f"{spec.name}-{exp.seq + 1}", synthesis, realised_of(store, synthesis)
                 )
-                store.add_sample(exp_id, f"{spec.name}-{exp.seq + 1}", writer.run_uids[-1])
                 stage = "measurement"
-                if fid.route == "impedance_sweep":
-                    plan = lambda: characterize(  # noqa: E731
-                        inst.lcr,
-                        sweep_frequencies(fid.freq_min_hz, fid.freq_max_hz, fid.points),
-                        spec.safety,
-                        md=md,
-                    )
-                else:
-                    plan = lambda: measure_screening(inst.lcr, fid.frequency_hz, spec.safety, md=md)  # noqa: E731
                 for attempt in range(measure_retries + 1):
                     try:
-                        RE(plan())
+                        RE(route.plan(device, route_values, ctx, md))
                         break
                     except Exception as exc:
                         cause = driver_error_of(exc)
@@ -327,9 +312,9 @@ def run_experiment(
                             raise
                         time.sleep(backoff_s * 2**attempt)
                         if isinstance(cause, ConnectionLost):
-                            _reconnect(store, inst, cause.device or "", cid, exp_id)
+                            _reconnect(store, inst, cause.device or meter, cid, exp_id)
                         with contextlib.suppress(Exception):
-                            inst.lcr._driver.clear()
+                            device._driver.clear()
     except Exception as exc:  # noqa: BLE001 - reported, never dropped
         reason = f"{stage}: {type(exc).__name__}: {exc}"
         cause = driver_error_of(exc)
@@ -349,45 +334,44 @@ def run_experiment(
     return writer.run_uids[-1]
 
 
-def objective_from_readings(
-    readings: list[dict[str, float]], route: str, area_cm2: float
-) -> tuple[float, dict[str, Any], str]:
-    """Raw impedance readings to the objective.
+def values_of(bindings: dict[str, Any], params: dict[str, Any], spec: Campaign) -> dict[str, Any]:
+    """Argument values of one proposal (in each argument's unit) from their bindings."""
+    return {name: b.value(params, spec) for name, b in bindings.items()}
 
-    Args:
-        readings: One dict per event with keys ending in ``_frequency``, ``_z_real``, ``_z_imag``.
-        route: ``impedance_sweep`` (equivalent-circuit fit) or ``impedance_single``.
-        area_cm2: Electrode area in cm^2.
+
+def process_context(spec: Campaign, workcell: Any) -> Any:
+    """The :class:`~lab.steps.StepContext` of a campaign's process on a workcell."""
+    from lab.steps import StepContext
+
+    stations = {n: d.station for n, d in workcell.devices.items() if d.station}
+    tracked = bool(stations) and any(d.kind == "grbl" for d in workcell.devices.values())
+    return StepContext(
+        safety=spec.safety, time_scale=workcell.time_scale, stations=stations, tracked=tracked
+    )
+
+
+def realised_of(store: Store, run_uid: str) -> dict[str, Any]:
+    """What the instruments read back during a sample's run, per step.
 
     Returns:
-        ``(value in ohm*cm^2, raw data and fit, method description)``.
-
-    Raises:
-        AnalysisError: If the readings are missing, incomplete or cannot be fitted.
+        ``{"steps": [{"index", "step", "device", "args", "read": {signal: value}}]}`` from
+        the run's metadata (the steps run and their values) and its per-step event streams
+        (named ``step<index>_...``).
     """
-    if not readings:
-        raise AnalysisError("the run produced no readings")
-
-    def column(suffix: str) -> np.ndarray:
-        try:
-            key = next(k for k in readings[0] if k.endswith(suffix))
-            return np.array([r[key] for r in readings], dtype=float)
-        except (StopIteration, KeyError, TypeError, ValueError):
-            raise AnalysisError(f"readings lack a finite '*{suffix}' value") from None
-
-    f, zr, zi = column("_frequency"), column("_z_real"), column("_z_imag")
-    raw: dict[str, Any] = {
-        "frequency_hz": f.tolist(),
-        "z_real_ohm": zr.tolist(),
-        "z_imag_ohm": zi.tolist(),
-    }
-    if route == "impedance_single":
-        if not (np.isfinite(zr[0]) and zr[0] > 0):
-            raise AnalysisError(f"screening reading {zr[0]} ohm is not a positive resistance")
-        return float(zr[0]) * area_cm2, raw, f"Re Z at {f[0]:g} Hz (screening)"
-    fit = fit_rc_zarc(f, zr + 1j * zi)
-    raw["fit"] = fit.to_dict()
-    return interfacial_resistance(fit, area_cm2), raw, "R_s + ZARC equivalent-circuit fit"
+    run = store.run(run_uid)
+    steps = list(run.start_doc.get("steps") or []) if run is not None else []
+    read: dict[str, dict[str, Any]] = {}
+    for r in store.run_readings(run_uid):
+        read.setdefault(r.stream, {}).update(r.data)
+    out = []
+    for step in steps:
+        prefix = f"step{step['index']}_"
+        got: dict[str, Any] = {}
+        for stream, data in read.items():
+            if stream.startswith(prefix):
+                got.update(data)
+        out.append({**step, "read": got})
+    return {"steps": out}
 
 
 @task(name="analyse", cache_policy=NO_CACHE)
@@ -403,9 +387,12 @@ def analyse(
         store.transition(exp_id, ExperimentState.MEASURED)
     exp = store.experiment(exp_id)
     fid = spec.fidelity(exp.fidelity)
+    _, route, bindings = spec.bound_route(fid)
     try:
-        value, raw, method = objective_from_readings(
-            [r.data for r in store.readings(run_uid)], fid.route, spec.objective.electrode_area_cm2
+        value, raw, method = route.analyse(
+            [r.data for r in store.readings(run_uid)],
+            values_of(bindings, exp.params, spec),
+            spec.objective,
         )
     except AnalysisError as exc:
         store.fail(exp_id, f"analysis: {exc}")
@@ -485,13 +472,23 @@ def publish_artifacts(store: Store, campaign_id: int, spec: Campaign, budget: fl
 
 
 @flow(name="experiment", flow_run_name="experiment-{exp_id}", validate_parameters=False)
-def experiment_flow(
-    db_url: str, exp_id: int, spec: Campaign, workcell_path: str, instrument: str
-) -> float | None:
-    """One experiment as a subflow: run the plans on the bench, then analyse."""
+def experiment_flow(db_url: str, exp_id: int, spec: Campaign, workcell_path: str) -> float | None:
+    """One experiment as a subflow: make the sample and measure it on the bench, then analyse."""
     store = store_for(db_url)
     run_uid = run_experiment(store, exp_id, spec, workcell_path)
-    return analyse(store, exp_id, run_uid, spec, instrument) if run_uid else None
+    if not run_uid:
+        return None
+    instrument = instrument_of(spec, store.experiment(exp_id).fidelity, workcell_path)
+    return analyse(store, exp_id, run_uid, spec, instrument)
+
+
+def instrument_of(spec: Campaign, fidelity: str, workcell_path: str) -> str:
+    """Name of the device that measures ``fidelity`` (its route's name when unresolved)."""
+    fid = spec.fidelity(fidelity)
+    try:
+        return measuring_device(spec, fid, load_workcell(workcell_path))
+    except LabError:
+        return fid.route
 
 
 _STORES: dict[str, Store] = {}
@@ -504,7 +501,7 @@ def store_for(db_url: str) -> Store:
     return _STORES[db_url]
 
 
-def reconcile(store: Store, campaign_id: int, spec: Campaign, instrument: str) -> list[str]:
+def reconcile(store: Store, campaign_id: int, spec: Campaign, workcell_path: str) -> list[str]:
     """Bring experiments caught mid-run by a crash to a consistent state.
 
     * ``running`` with a completed measurement run: the data is all in the store, so it is
@@ -516,14 +513,14 @@ def reconcile(store: Store, campaign_id: int, spec: Campaign, instrument: str) -
     Returns:
         One line per experiment changed.
     """
+    from lab.routes import ROUTES
+
+    measuring = {ROUTES.get(f.route).plan_name for f in spec.fidelities}
     notes = []
     for e in store.unfinished(campaign_id):
+        instrument = instrument_of(spec, e.fidelity, workcell_path)
         if e.state == ExperimentState.RUNNING.value:
-            runs = [
-                r
-                for r in store.runs(int(e.id))
-                if r.plan_name in ("characterize", "measure_screening")
-            ]
+            runs = [r for r in store.runs(int(e.id)) if r.plan_name in measuring]
             done = [r for r in runs if r.exit_status == "success"]
             if done:
                 analyse.fn(store, int(e.id), done[-1].uid, spec, instrument)
@@ -668,12 +665,15 @@ def campaign_flow(
         The campaign id.
     """
     configure_threads()
-    store = store_for(db_url)
-    load_workcell(workcell_path).lease_ttl()  # fail early with a clear message
+    workcell = load_workcell(workcell_path)
+    workcell.lease_ttl()  # fail early with a clear message
     if campaign_id is None:
         if campaign_path is None:
             raise LabError("give a campaign file, or a campaign id to resume")
         spec = load_campaign(campaign_path)
+        check_campaign(spec, workcell, workcell_path)  # before anything is written
+    store = store_for(db_url)
+    if campaign_id is None:
         budget = float(budget if budget is not None else spec.budget)
         campaign_id = store.create_campaign(
             spec.name,
@@ -687,15 +687,12 @@ def campaign_flow(
         if row.status in ("completed", "aborted"):
             raise LabError(f"campaign {campaign_id} is {row.status}; nothing to resume")
         spec = parse_campaign(row.spec, f"campaign {campaign_id}")
+        check_campaign(spec, workcell, workcell_path)
         seed, budget = row.seed, float(budget if budget is not None else row.budget)
     store.set_campaign_status(campaign_id, "running")
     store.set_flow_run(campaign_id, str(prefect_runtime.flow_run.id))
-    lcr_name = next(
-        (n for n, d in load_workcell(workcell_path).devices.items() if d.kind == "scpi_lcr"),
-        "lcr",
-    )
     _emit(kind="start", campaign_id=campaign_id, budget=budget, db=store.url)
-    for note in reconcile(store, campaign_id, spec, lcr_name):
+    for note in reconcile(store, campaign_id, spec, workcell_path):
         _emit(kind="reconciled", note=note)
     progress_id = create_progress_artifact(
         progress=min(100.0, 100.0 * store.spent(campaign_id) / budget),
@@ -704,7 +701,7 @@ def campaign_flow(
     )
     cost = spec.target.cost
     final = "completed"
-    while True:
+    while final == "completed":
         status = store.campaign(campaign_id).status
         if status == "pause_requested":
             final = "paused"
@@ -743,7 +740,7 @@ def campaign_flow(
             # The parent flow's heartbeat covers its subflows; a heartbeat thread per subflow
             # costs ~1 s at exit (joined), more than the experiment itself on a fast bench.
             with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-                value = experiment_flow(db_url, int(e.id), spec, workcell_path, lcr_name)
+                value = experiment_flow(db_url, int(e.id), spec, workcell_path)
             done = store.experiment(int(e.id))
             spent = store.spent(campaign_id)
             _emit(
@@ -756,11 +753,39 @@ def campaign_flow(
                 budget=budget,
             )
             update_progress_artifact(progress_id, progress=min(100.0, 100.0 * spent / budget))
+            streak = failure_streak(store, campaign_id)
+            if streak >= spec.max_consecutive_failures:
+                final = "failed"
+                reason = (
+                    f"{streak} consecutive experiments failed or were abandoned (guard rail "
+                    f"max_consecutive_failures={spec.max_consecutive_failures}); last: "
+                    f"{done.failure_reason}"
+                )
+                store.audit("guard_rail", campaign_id, detail=reason[:2000])
+                _emit(kind="guard_rail", campaign_id=campaign_id, reason=reason)
+                break
         publish_artifacts(store, campaign_id, spec, budget)
     publish_artifacts(store, campaign_id, spec, budget)
     store.set_campaign_status(campaign_id, final)
     _emit(kind="done", campaign_id=campaign_id, status=final)
     return campaign_id
+
+
+def failure_streak(store: Store, campaign_id: int) -> int:
+    """Number of the campaign's latest finished experiments in a row that failed or were
+    abandoned (0 when the latest finished one was analysed). Proposals a person rejected or
+    an abort dropped are not failures and do not count."""
+    streak = 0
+    done = {ExperimentState.ANALYSED.value, ExperimentState.FAILED.value}
+    done.add(ExperimentState.ABANDONED.value)
+    for e in reversed(store.experiments(campaign_id)):
+        reason = e.failure_reason or ""
+        if e.state not in done or reason.startswith(("rejected", "campaign aborted")):
+            continue
+        if e.state == ExperimentState.ANALYSED.value:
+            break
+        streak += 1
+    return streak
 
 
 class _TaskMap:

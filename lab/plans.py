@@ -1,7 +1,9 @@
 """Bluesky plans: generators of messages built from standard stubs.
 
-Each plan checks every set point against the campaign's safety limits *before* it yields a
+Each plan checks every set point against the safety limits in force *before* it yields a
 single message, so an unsafe proposal never reaches a device (the drivers check again).
+:func:`make_sample` runs a campaign's process steps (:mod:`lab.steps`); the measurement
+plans are built by the routes (:mod:`lab.routes`).
 """
 
 from __future__ import annotations
@@ -14,106 +16,75 @@ from bluesky import plan_stubs as bps
 from bluesky import preprocessors as bpp
 from bluesky.utils import Msg
 
-from lab.errors import SafetyError
+from lab.errors import ProcessError, SafetyError
 from lab.spec import SafetyLimits
+from lab.steps import StepContext
 
-__all__ = ["characterize", "measure_screening", "sweep_frequencies", "synthesize"]
+__all__ = ["characterize", "make_sample", "measure_screening", "sweep_frequencies"]
 
 Plan = Generator[Msg, Any, Any]
 
 
-def _check_recipe(recipe: Mapping[str, tuple[float, float]], safety: SafetyLimits) -> None:
-    for role, (volume, rate) in recipe.items():
-        if not (0.0 <= volume <= safety.max_dispense_volume_ul):
-            raise SafetyError(
-                f"{role}: volume {volume} uL outside 0-{safety.max_dispense_volume_ul} uL"
-            )
-        if volume > 0 and not (0.0 < rate <= safety.max_pump_rate_ul_min):
-            raise SafetyError(
-                f"{role}: rate {rate} uL/min outside (0, {safety.max_pump_rate_ul_min}] uL/min"
-            )
-
-
-def synthesize(
-    pumps: Mapping[str, Any],
-    recipe: Mapping[str, tuple[float, float]],
-    safety: SafetyLimits,
+def make_sample(
+    steps: Sequence[tuple[str, Any, Any, Mapping[str, Any]]],
+    ctx: StepContext,
     md: dict[str, Any] | None = None,
-    *,
-    anneal: tuple[float, float] | None = None,
-    hotplate: Any | None = None,
-    gantry: Any | None = None,
-    time_scale: float = 1.0,
 ) -> Plan:
-    """Make one sample: (move to the dispense station,) dispense, (anneal,) (move to the meter).
+    """Make one sample: the campaign's process steps, in order, as one Bluesky run.
+
+    Every step's values are checked against physics and the safety limits, and (with a
+    gantry carrying the sample) every step's station against where the moves before it
+    leave the sample, *before* the first message: an unsafe or impossible process never
+    reaches a device.
 
     Args:
-        pumps: Role to pump device (``set(volume)`` dispenses, ``rate`` is settable).
-        recipe: Role to ``(volume_ul, rate_ul_min)``; zero volumes are skipped.
-        safety: Campaign safety limits, checked before any message.
+        steps: ``(where, step kind, device, values)`` per step: ``where`` names the step in
+            messages, ``values`` are in the step's argument units.
+        ctx: Safety limits, clock, stations of the devices (by device name).
         md: Extra run metadata.
-        anneal: ``(temperature_c, minutes)`` to hold the sample at, or ``None``.
-        hotplate: Hotplate device (needed with ``anneal``): ``set(T)`` heats until at
-            temperature, ``heating`` turns it off.
-        gantry: Gantry device with ``station(name)`` coordinates (``dispense``, ``hotplate``,
-            ``lcr``), or ``None`` when samples stay in place.
-        time_scale: Workcell seconds per real second; the anneal hold sleeps
-            ``minutes * 60 / time_scale`` real seconds.
 
     Raises:
-        SafetyError: Before any message, if a volume, rate or temperature is unsafe or a
-            device or station is missing.
+        SafetyError: Before any message, if a value is unsafe.
+        ProcessError: Before any message, if a step would run where the sample is not.
     """
-    _check_recipe(recipe, safety)
-    missing = [r for r, (v, _) in recipe.items() if v > 0 and r not in pumps]
-    if missing:
-        raise SafetyError(f"no pump for role(s) {missing}")
-    if anneal is not None:
-        temp_c, minutes = anneal
-        if not (0.0 < temp_c <= safety.max_temperature_c):
-            raise SafetyError(
-                f"anneal temperature {temp_c} degC outside (0, {safety.max_temperature_c}] degC"
-            )
-        if minutes < 0:
-            raise SafetyError(f"anneal time {minutes} min is negative")
-        if hotplate is None:
-            raise SafetyError("the recipe anneals but the workcell has no hotplate")
-    route: dict[str, tuple[float, float, float]] = {}
-    if gantry is not None:
-        for station in ("dispense", "lcr", *(("hotplate",) if anneal else ())):
-            route[station] = gantry.station(station)
-    used = [pumps[r] for r, (v, _) in recipe.items() if v > 0]
-    used += [d for d in (hotplate if anneal else None, gantry) if d is not None]
-    meta = {"plan_name": "synthesize", "recipe": {k: list(v) for k, v in recipe.items()}}
-    if anneal is not None:
-        meta["anneal"] = list(anneal)
+    location = ctx.location
+    todo = []
+    for i, (where, kind, device, values) in enumerate(steps, start=1):
+        kind.check_values(values, ctx, where)
+        if kind.moves_sample:
+            location = str(values["station"])
+        elif ctx.tracked:
+            station = ctx.stations.get(device.name)
+            if station and station != location:
+                raise ProcessError(
+                    f"{where}: the sample is {'at ' + repr(location) if location else 'at no station'}"
+                    f", not at {device.name}'s station '{station}'; nothing was run"
+                )
+        if not kind.skip(values):
+            todo.append((i, kind, device, values))
+    used = list({id(d): d for _, _, d, _ in todo}.values())
+    meta: dict[str, Any] = {
+        "plan_name": "make_sample",
+        "steps": [
+            {"index": i, "step": k.name, "device": d.name,
+             "args": {n: _plain(v) for n, v in vals.items()}}
+            for i, k, d, vals in todo
+        ],
+    }
     meta.update(md or {})
 
     @bpp.stage_decorator(used)
     @bpp.run_decorator(md=meta)
     def inner() -> Plan:
-        if gantry is not None:
-            yield from bps.mv(gantry, route["dispense"])
-        for role, (volume, rate) in recipe.items():
-            if volume <= 0:
-                continue
-            pump = pumps[role]
-            yield from bps.mv(pump.rate, rate)
-            yield from bps.mv(pump, volume)
-            yield from bps.trigger_and_read([pump], name=f"dispense_{role}")
-        if anneal is not None:
-            temp_c, minutes = anneal
-            if gantry is not None:
-                yield from bps.mv(gantry, route["hotplate"])
-            yield from bps.mv(hotplate, temp_c)
-            yield from bps.trigger_and_read([hotplate], name="anneal_start")
-            yield from bps.sleep(minutes * 60.0 / time_scale)
-            yield from bps.trigger_and_read([hotplate], name="anneal_end")
-            yield from bps.mv(hotplate.heating, 0)
-        if gantry is not None:
-            yield from bps.mv(gantry, route["lcr"])
+        for i, kind, device, values in todo:
+            ctx.index = i
+            yield from kind.plan(device, values, ctx)
 
     return (yield from inner())
+
+
+def _plain(v: Any) -> Any:
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else v
 
 
 def sweep_frequencies(f_min_hz: float, f_max_hz: float, points: int) -> list[float]:

@@ -6,10 +6,12 @@ derived from raw data, the fidelities with their costs, the budget in cost units
 and the workcell. :func:`load_campaign` validates everything before anything runs and turns
 every problem into a :class:`~lab.errors.SpecError` whose message names the field and the fix.
 
-Parameter names carry their meaning for the bench (see ``docs/campaign-file.md``):
-``<role>_volume_ul`` is dispensed by the syringe pump whose workcell entry has that ``role``,
-``<role>_rate_ul_min`` is that pump's rate, ``anneal_temperature_c`` and ``anneal_time_min``
-drive the hotplate.
+The ``process:`` section says how one sample is made: an ordered list of registered steps
+(:data:`lab.steps.STEPS`), each on a device role of the workcell, with each argument bound to a
+parameter (``$name``) or a constant; each fidelity names a registered route
+(:data:`lab.routes.ROUTES`) with its own ``options:``. A parameter means what the step or
+route bound to it does; nothing infers meaning from its name. Every parameter must be consumed
+by a step, a route option or a fidelity's ``ignores``. See ``docs/campaign-file.md``.
 """
 
 from __future__ import annotations
@@ -137,12 +139,11 @@ class Fidelity(_Strict):
     Attributes:
         name: ``calculation``, ``screening`` or ``full`` (or another name).
         cost: Cost of one evaluation in budget units (the target fidelity usually costs 1).
-        route: ``impedance_sweep`` (full sweep fitted to an equivalent circuit),
-            ``impedance_single`` (one frequency) or ``calculation``.
-        freq_min_hz: Lowest sweep frequency in Hz.
-        freq_max_hz: Highest sweep frequency in Hz.
-        points: Number of log-spaced sweep points.
-        frequency_hz: Frequency of a single-frequency measurement in Hz.
+        route: A registered route (:data:`lab.routes.ROUTES`): ``impedance_sweep``,
+            ``impedance_single``, ``calculation``...
+        options: The route's options (each with its unit; constants or ``$parameter``).
+        device: Workcell device role the route measures with (default: the one device of a
+            kind the route uses).
         ignores: Continuous parameters this fidelity does not see, e.g. a calculation of the
             ideal interface ignores the anneal (``[anneal_temperature_c, anneal_time_min]``).
             Its proposals hold them at the middle of their (safe) range, and the optimiser's
@@ -152,21 +153,28 @@ class Fidelity(_Strict):
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     cost: float = Field(gt=0)
-    route: Literal["impedance_sweep", "impedance_single", "calculation"]
-    freq_min_hz: float = Field(default=20.0, gt=0)
-    freq_max_hz: float = Field(default=1.0e6, gt=0)
-    points: int = Field(default=15, ge=3, le=201)
-    frequency_hz: float = Field(default=100.0, gt=0)
+    route: str = Field(min_length=1)
+    options: dict[str, Any] = Field(default_factory=dict)
+    device: str | None = None
     ignores: list[str] = Field(default_factory=list)
 
-    @model_validator(mode="after")
-    def _freq_order(self) -> Fidelity:
-        if not self.freq_min_hz < self.freq_max_hz:
-            raise ValueError(
-                f"frequency bounds are inverted (freq_min_hz={self.freq_min_hz}, "
-                f"freq_max_hz={self.freq_max_hz}): set freq_min_hz below freq_max_hz"
-            )
-        return self
+
+class Step(_Strict):
+    """One step of the process that makes a sample.
+
+    Attributes:
+        step: A registered step kind (:data:`lab.steps.STEPS`): ``dispense``, ``deposit``,
+            ``anneal``, ``move``...
+        device: The workcell device role it runs on (a device name or a device's ``role``).
+        args: Argument name to a constant (in the argument's unit, or text with a unit such
+            as ``"200 nm"``) or ``$parameter``.
+        label: What the step is for, shown in logs (e.g. ``Li contact``).
+    """
+
+    step: str = Field(min_length=1)
+    device: str = Field(min_length=1)
+    args: dict[str, Any] = Field(default_factory=dict)
+    label: str = ""
 
 
 class SafetyLimits(_Strict):
@@ -179,6 +187,7 @@ class SafetyLimits(_Strict):
         min_frequency_hz: Lowest impedance-meter frequency in Hz.
         max_frequency_hz: Highest impedance-meter frequency in Hz.
         max_ac_voltage_v: Highest impedance-meter AC level in Vrms.
+        max_deposit_thickness_nm: Thickest single deposited layer in nm.
     """
 
     max_pump_rate_ul_min: float = Field(default=1000.0, gt=0)
@@ -187,6 +196,7 @@ class SafetyLimits(_Strict):
     min_frequency_hz: float = Field(default=20.0, gt=0)
     max_frequency_hz: float = Field(default=2.0e6, gt=0)
     max_ac_voltage_v: float = Field(default=1.0, gt=0, le=20.0)
+    max_deposit_thickness_nm: float = Field(default=1000.0, gt=0)
 
 
 class Campaign(_Strict):
@@ -203,11 +213,12 @@ class Campaign(_Strict):
     batch_size: int = Field(default=1, ge=1, le=64)
     initial_design: int = Field(default=4, ge=1, le=256)
     approval: Literal["auto", "batch"] = "auto"
+    process: list[Step] = Field(default_factory=list)
     syringe_diameter_mm: float = Field(default=4.61, gt=0.1, le=80.0)
-    ac_voltage_v: float = Field(default=0.01, gt=0)
-    default_pump_rate_ul_min: float = Field(default=100.0, gt=0)
     safety: SafetyLimits = SafetyLimits()
     workcell: str = Field(default="simulated", min_length=1)
+    max_consecutive_failures: int = Field(default=5, ge=1, le=1000)
+    simulated_truth: str | None = Field(default=None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
     @model_validator(mode="after")
     def _consistent(self) -> Campaign:
@@ -223,26 +234,6 @@ class Campaign(_Strict):
                 f"target_fidelity '{self.target_fidelity}' is not one of the fidelities "
                 f"({', '.join(fids)})"
             )
-        s = self.safety
-        for p in self.parameters:
-            if not isinstance(p, ContinuousParameter):
-                continue
-            limit = None
-            if p.name.endswith("_volume_ul"):
-                limit, key = s.max_dispense_volume_ul, "max_dispense_volume_ul"
-            elif p.name.endswith("_rate_ul_min"):
-                limit, key = s.max_pump_rate_ul_min, "max_pump_rate_ul_min"
-                if p.low <= 0:
-                    raise ValueError(f"parameter '{p.name}': a pump rate must be above 0 uL/min")
-            elif p.name == "anneal_temperature_c":
-                limit, key = s.max_temperature_c, "max_temperature_c"
-            if p.name.endswith("_volume_ul") and p.low < 0:
-                raise ValueError(f"parameter '{p.name}': a volume cannot be negative")
-            if limit is not None and p.high > limit:
-                raise ValueError(
-                    f"parameter '{p.name}' allows {p.high} {p.unit}, above safety.{key}={limit}:"
-                    f" lower its high bound or raise the limit"
-                )
         kinds = {p.name: isinstance(p, ContinuousParameter) for p in self.parameters}
         for f in self.fidelities:
             for name in f.ignores:
@@ -261,30 +252,154 @@ class Campaign(_Strict):
                 f"the target fidelity '{self.target.name}' ignores {', '.join(self.target.ignores)}"
                 ": the target must see every parameter; remove its `ignores`"
             )
+        s = self.safety
         if s.min_frequency_hz >= s.max_frequency_hz:
             raise ValueError("safety.min_frequency_hz must be below safety.max_frequency_hz")
-        for f in self.fidelities:
-            lo, hi = (
-                (f.frequency_hz, f.frequency_hz)
-                if f.route == "impedance_single"
-                else (f.freq_min_hz, f.freq_max_hz)
-            )
-            if f.route != "calculation" and (lo < s.min_frequency_hz or hi > s.max_frequency_hz):
-                raise ValueError(
-                    f"fidelity '{f.name}' measures at {lo:g}-{hi:g} Hz, outside the safety range "
-                    f"{s.min_frequency_hz:g}-{s.max_frequency_hz:g} Hz"
-                )
-        if self.default_pump_rate_ul_min > s.max_pump_rate_ul_min:
-            raise ValueError(
-                f"default_pump_rate_ul_min={self.default_pump_rate_ul_min} exceeds "
-                f"safety.max_pump_rate_ul_min={s.max_pump_rate_ul_min}"
-            )
-        if self.ac_voltage_v > s.max_ac_voltage_v:
-            raise ValueError(
-                f"ac_voltage_v={self.ac_voltage_v} exceeds safety.max_ac_voltage_v="
-                f"{s.max_ac_voltage_v}"
-            )
+        self._check_process()
         return self
+
+    def _check_process(self) -> None:
+        """Bind every step and route, check bounds against the safety limits, and that every
+        parameter is consumed (raises :class:`SpecError`, a ``ValueError``)."""
+        made: set[str] = set()
+        for where, kind, bindings in self.bound_steps():
+            self._check_bounds(where, kind.args, bindings)
+            made |= {b.param for b in bindings.values() if b.param}
+        for f in self.fidelities:
+            where, route, bindings = self.bound_route(f)
+            self._check_bounds(where, route.options, bindings)
+            constants = {n: b.constant for n, b in bindings.items() if b.param is None}
+            if len(constants) == len(bindings):
+                route.check_options(constants, where)
+            # A bench route measures the sample the process made; a calculation evaluates
+            # the proposal itself. Either way it must see every parameter it does not ignore.
+            consumed = {b.param for b in bindings.values() if b.param} | set(f.ignores)
+            consumed |= made if route.bench else set(self.parameter_names)
+            unused = [n for n in self.parameter_names if n not in consumed]
+            if unused:
+                raise SpecError(
+                    f"parameter(s) {', '.join(unused)}: consumed by no process step, route "
+                    f"option or 'ignores' of fidelity '{f.name}' (route {f.route}): bind each "
+                    f"to a step argument in process: (e.g. args: {{thickness: ${unused[0]}}}), "
+                    f"list it in fidelities.{f.name}.ignores, or remove it from parameters"
+                )
+
+    def _check_bounds(self, where: str, args: Any, bindings: dict[str, Any]) -> None:
+        for a in args:
+            b = bindings[a.name]
+            if not a.numeric:
+                continue
+            lo, hi = b.domain(self)
+            low, high = a.bounds(self.safety)
+            what = f"parameter '{b.param}'" if b.param else "the constant"
+            unit = f" {a.unit}" if a.unit else ""
+            fix = "lower its high bound or raise the limit" if b.param else "lower it"
+            if high is not None and hi > high + 1e-9 * max(1.0, abs(high)):
+                raise SpecError(
+                    f"{where}.{a.name}: {what} reaches {hi:g}{unit}, above "
+                    f"safety.{a.limit}={high:g}{unit}: {fix}"
+                )
+            if a.floor is not None and low is not None and lo < low - 1e-9 * max(1.0, abs(low)):
+                raise SpecError(
+                    f"{where}.{a.name}: {what} goes down to {lo:g}{unit}, below "
+                    f"safety.{a.floor}={low:g}{unit}: raise it or lower the limit"
+                )
+            if a.above is not None and not lo > a.above:
+                raise SpecError(
+                    f"{where}.{a.name}: {what} goes down to {lo:g}{unit}; it must stay above "
+                    f"{a.above:g}{unit}"
+                )
+            if a.at_least is not None and lo < a.at_least:
+                raise SpecError(
+                    f"{where}.{a.name}: {what} goes down to {lo:g}{unit}; it must be at least "
+                    f"{a.at_least:g}{unit}"
+                )
+
+    def bound_steps(self) -> list[tuple[str, Any, dict[str, Any]]]:
+        """The process as ``(where, step kind, argument bindings)``, in order.
+
+        ``where`` names the step as the campaign file does, e.g. ``process[0] (deposit)``.
+
+        Raises:
+            SpecError: For an unknown step kind or a bad argument.
+        """
+        from lab.steps import STEPS, bind
+
+        out = []
+        for i, st in enumerate(self.process):
+            where = f"process[{i}] ({st.step}{', ' + st.label if st.label else ''})"
+            try:
+                kind = STEPS.get(st.step)
+            except SpecError as exc:
+                raise SpecError(f"process[{i}].step: {exc}") from None
+            out.append((where, kind, bind(kind.args, st.args, self, where)))
+        return out
+
+    def bound_route(self, fidelity: Fidelity) -> tuple[str, Any, dict[str, Any]]:
+        """``(where, route, option bindings)`` of one fidelity.
+
+        Raises:
+            SpecError: For an unknown route or a bad option.
+        """
+        from lab.routes import ROUTES
+        from lab.steps import bind
+
+        where = f"fidelities.{fidelity.name}"
+        try:
+            route = ROUTES.get(fidelity.route)
+        except SpecError as exc:
+            raise SpecError(f"{where}.route: {exc}") from None
+        return where, route, bind(route.options, fidelity.options, self, f"{where}.options")
+
+    def bound_parameter(self, step: str, arg: str) -> str | None:
+        """The parameter bound to argument ``arg`` of the first ``step`` of the process.
+
+        Lets computation find, e.g., which parameter is the deposited material
+        (``bound_parameter("deposit", "material")``) without reading parameter names.
+        """
+        for _, kind, bindings in self.bound_steps():
+            if kind.name == step and arg in bindings and bindings[arg].param:
+                return bindings[arg].param
+        return None
+
+    def safe_range(self, name: str) -> tuple[float | None, float | None]:
+        """``(lowest, highest)`` value of a continuous parameter allowed by the safety limits
+        of every step argument and route option bound to it, in the parameter's unit."""
+        from lab.units import convert
+
+        p = self.parameter(name)
+        lo: float | None = None
+        hi: float | None = None
+        bound = [(k.args, b) for _, k, b in self.bound_steps()]
+        bound += [(r.options, b) for r, b in (self.bound_route(f)[1:] for f in self.fidelities)]
+        for args, bindings in bound:
+            for a in args:
+                if bindings[a.name].param != name or a.unit is None:
+                    continue
+                low, high = a.bounds(self.safety)
+                if high is not None:
+                    v = convert(high, a.unit, p.unit, name)  # type: ignore[union-attr]
+                    hi = v if hi is None else min(hi, v)
+                if low is not None:
+                    v = convert(low, a.unit, p.unit, name)  # type: ignore[union-attr]
+                    lo = v if lo is None else max(lo, v)
+        return lo, hi
+
+    def parameter(self, name: str) -> ContinuousParameter | CategoricalParameter:
+        """The parameter called ``name``.
+
+        Raises:
+            SpecError: If there is none.
+        """
+        for p in self.parameters:
+            if p.name == name:
+                return p
+        raise SpecError(f"unknown parameter '{name}'; the campaign has {self.parameter_names}")
+
+    @property
+    def parameter_names(self) -> list[str]:
+        """Names of the parameters in file order."""
+        return [p.name for p in self.parameters]
 
     @property
     def target(self) -> Fidelity:
@@ -292,29 +407,6 @@ class Campaign(_Strict):
         if self.target_fidelity is not None:
             return next(f for f in self.fidelities if f.name == self.target_fidelity)
         return max(self.fidelities, key=lambda f: f.cost)
-
-    def recipe(self, params: dict[str, Any]) -> dict[str, tuple[float, float]]:
-        """Dispense recipe of a proposal: pump role to ``(volume_ul, rate_ul_min)``.
-
-        ``<role>_volume_ul`` names a volume for the pump with that role; its rate is
-        ``<role>_rate_ul_min`` when the design space has it, else ``default_pump_rate_ul_min``.
-        """
-        out: dict[str, tuple[float, float]] = {}
-        for name, value in params.items():
-            if name.endswith("_volume_ul"):
-                role = name.removesuffix("_volume_ul")
-                rate = params.get(f"{role}_rate_ul_min", self.default_pump_rate_ul_min)
-                out[role] = (float(value), float(rate))
-        return out
-
-    def anneal(self, params: dict[str, Any]) -> tuple[float, float] | None:
-        """Anneal step of a proposal: ``(temperature_c, minutes)``, or ``None`` without one.
-
-        ``anneal_temperature_c`` turns it on; ``anneal_time_min`` defaults to 10 min.
-        """
-        if "anneal_temperature_c" not in params:
-            return None
-        return float(params["anneal_temperature_c"]), float(params.get("anneal_time_min", 10.0))
 
     def fidelity(self, name: str) -> Fidelity:
         """Return the fidelity called ``name``.

@@ -21,14 +21,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lab.errors import SpecError
 from lab.spec import format_validation_error, read_yaml
-
-DeviceKind = Literal["ne1000", "ika_namur", "mt_sics", "grbl", "scpi_lcr"]
 
 DEFAULT_LEASE_TTL_S = 30.0
 """Instrument lease lifetime without a heartbeat when nothing else is configured, s."""
@@ -40,18 +38,23 @@ class DeviceEntry(BaseModel):
     """One device of a workcell.
 
     Attributes:
-        kind: Protocol family.
+        kind: Instrument kind (a registered kind of :data:`lab.instruments.INSTRUMENTS`:
+            ``ne1000``, ``ika_namur``, ``mt_sics``, ``grbl``, ``scpi_lcr``, ``sqc310``...).
         url: Transport URL for ``serial.serial_for_url``.
         address: Bus address (NE-1000 pumps), 0-99.
-        role: What the device does in a recipe (pumps: ``precursor``, ``solvent``...).
+        role: The role a campaign's process steps name it by (pumps: ``precursor``,
+            ``solvent``...); a step may also name the device itself.
+        station: Station of the deck it works at, when a gantry carries the samples (a key
+            of the gantry's ``stations:`` map).
     """
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
-    kind: DeviceKind
+    kind: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     url: str = Field(min_length=1)
     address: int = Field(default=0, ge=0, le=99)
     role: str | None = None
+    station: str | None = None
     baudrate: int | None = Field(default=None, gt=0)
     timeout: float = Field(default=1.0, gt=0, le=60)
 
@@ -80,6 +83,13 @@ class Workcell(BaseModel):
     def of_kind(self, kind: str) -> dict[str, DeviceEntry]:
         """Devices of one kind, by name."""
         return {n: d for n, d in self.devices.items() if d.kind == kind}
+
+    def resolve(self, role: str) -> str | None:
+        """Name of the device a step names: the device called ``role``, else the one whose
+        ``role`` it is (``None`` when neither exists)."""
+        if role in self.devices:
+            return role
+        return next((n for n, d in self.devices.items() if d.role == role), None)
 
     def pump_for_role(self, role: str) -> str:
         """Name of the syringe pump with ``role`` (or named ``role``/``pump_<role>``).
@@ -162,3 +172,95 @@ def dump_workcell(workcell: Workcell | dict[str, Any], path: str | Path) -> None
     with os.fdopen(fd, "w") as fh:
         yaml.safe_dump(data, fh, sort_keys=False)
     os.replace(tmp, p)
+
+
+def check_campaign(spec: Any, workcell: Workcell, source: str = "workcell") -> None:
+    """Check, before anything runs, that a workcell can make and measure a campaign's samples.
+
+    Every process step names a device the workcell has, of a kind the step runs on, able to
+    do everything the step may ask (e.g. a film loaded with each material a deposit may ask
+    for); every bench fidelity has its measuring device; with a gantry carrying the samples,
+    every step and measurement runs at the station where the sample is by then (moves are
+    followed through the process). Calculation fidelities are refused: the campaign flow
+    does not run them.
+
+    Args:
+        spec: The campaign (:class:`lab.spec.Campaign`).
+        workcell: The workcell file.
+        source: Names the workcell in messages.
+
+    Raises:
+        SpecError: Naming the step or fidelity, the device and the fix.
+    """
+    tracked = any(d.kind == "grbl" for d in workcell.devices.values()) and any(
+        d.station for d in workcell.devices.values()
+    )
+    location: str | None = None
+
+    def at_station(name: str, where: str) -> None:
+        station = workcell.devices[name].station
+        if tracked and station and station != location:
+            raise SpecError(
+                f"{where}: runs on '{name}' at station '{station}' but the sample is "
+                f"{'at ' + repr(location) if location else 'not at any station'} by then: "
+                f"add a move step (step: move, args: {{station: {station}}}) before it"
+            )
+
+    for step, (where, kind, bindings) in zip(spec.process, spec.bound_steps(), strict=True):
+        name = workcell.resolve(step.device)
+        if name is None:
+            raise SpecError(
+                f"{where}: {source} has no device named or with role '{step.device}': add one "
+                f"of kind {' or '.join(kind.instruments)} (devices: {', '.join(workcell.devices)})"
+            )
+        entry = workcell.devices[name]
+        if entry.kind not in kind.instruments:
+            raise SpecError(
+                f"{where}: device '{name}' is a {entry.kind}; a {kind.name} step runs on "
+                f"{' or '.join(kind.instruments)}"
+            )
+        kind.check_device(entry, {a: b.domain(spec) for a, b in bindings.items()}, where)
+        if kind.moves_sample:
+            b = bindings.get("station")
+            location = None if b is None or b.param else str(b.constant)
+        else:
+            at_station(name, where)
+    for f in spec.fidelities:
+        where, route, _ = spec.bound_route(f)
+        if not route.bench:
+            raise SpecError(
+                f"{where}: route '{f.route}' is a calculation, which the campaign flow does not "
+                "run; remove the fidelity to launch on the bench"
+            )
+        name = measuring_device(spec, f, workcell, source)
+        at_station(name, where)
+
+
+def measuring_device(spec: Any, fidelity: Any, workcell: Workcell, source: str = "workcell") -> str:
+    """Name of the device a bench fidelity's route measures with.
+
+    The fidelity's ``device`` (a name or role), else the one device of a kind the route uses.
+
+    Raises:
+        SpecError: If there is none, or several and the fidelity does not say which.
+    """
+    from lab.routes import ROUTES
+
+    route = ROUTES.get(fidelity.route)
+    where = f"fidelities.{fidelity.name}"
+    if fidelity.device is not None:
+        name = workcell.resolve(fidelity.device)
+        if name is None or workcell.devices[name].kind not in route.instruments:
+            raise SpecError(
+                f"{where}.device: {source} has no {' or '.join(route.instruments)} named or with "
+                f"role '{fidelity.device}'"
+            )
+        return name
+    names = [n for n, d in workcell.devices.items() if d.kind in route.instruments]
+    if len(names) != 1:
+        raise SpecError(
+            f"{where}: route {route.name} measures with a {' or '.join(route.instruments)}; "
+            f"{source} has {len(names)} ({', '.join(names) or 'none'}): "
+            + ("add one" if not names else "name one with device:")
+        )
+    return names[0]

@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 import torch
 
-from lab.errors import LabError
+from lab.registry import Registry
 
 
 @dataclass
@@ -87,7 +87,7 @@ class AcquisitionEntry:
     pending: Literal["native", "believer"] = "native"
 
 
-_REGISTRY: dict[str, AcquisitionEntry] = {}
+_REGISTRY: Registry[AcquisitionEntry] = Registry("acquisition")
 
 
 def register_acquisition(
@@ -104,9 +104,7 @@ def register_acquisition(
     """
 
     def deco(fn: AcquisitionBuilder) -> AcquisitionBuilder:
-        if name in _REGISTRY:
-            raise LabError(f"acquisition '{name}' is already registered; choose another name")
-        _REGISTRY[name] = AcquisitionEntry(name, fn, multi_fidelity, log_scale, pending)
+        _REGISTRY.add(name, AcquisitionEntry(name, fn, multi_fidelity, log_scale, pending))
         return fn
 
     return deco
@@ -118,17 +116,12 @@ def get_acquisition(name: str) -> AcquisitionEntry:
     Raises:
         LabError: If no acquisition has that name.
     """
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise LabError(
-            f"unknown acquisition '{name}'; registered: {', '.join(sorted(_REGISTRY))}"
-        ) from None
+    return _REGISTRY.get(name)
 
 
 def acquisition_names() -> list[str]:
     """Names of every registered acquisition."""
-    return sorted(_REGISTRY)
+    return _REGISTRY.names()
 
 
 @register_acquisition("qlognei", log_scale=True)

@@ -50,6 +50,7 @@ import torch
 
 from lab.errors import LabError
 from lab.optimize._space import FidelitySet
+from lab.registry import Registry
 
 FIT_MAXITER = 100
 """L-BFGS-B iterations of a hyperparameter fit."""
@@ -73,7 +74,7 @@ class ModelKind:
     multi_fidelity: bool = True
 
 
-_MODELS: dict[str, ModelKind] = {}
+_MODELS: Registry[ModelKind] = Registry("model")
 
 
 def register_model(
@@ -95,10 +96,8 @@ def register_model(
     """
 
     def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
-        if name in _MODELS:
-            raise LabError(f"model '{name}' is already registered; choose another name")
-        _MODELS[name] = ModelKind(
-            name, fn, fidelity_value or (lambda f, i: f.level(i)), multi_fidelity
+        _MODELS.add(
+            name, ModelKind(name, fn, fidelity_value or (lambda f, i: f.level(i)), multi_fidelity)
         )
         return fn
 
@@ -111,17 +110,12 @@ def get_model(name: str) -> ModelKind:
     Raises:
         LabError: If no model has that name.
     """
-    try:
-        return _MODELS[name]
-    except KeyError:
-        raise LabError(
-            f"unknown model '{name}'; registered: {', '.join(sorted(_MODELS))}"
-        ) from None
+    return _MODELS.get(name)
 
 
 def model_names() -> list[str]:
     """Names of every registered model kind."""
-    return sorted(_MODELS)
+    return _MODELS.names()
 
 
 def fit_model(model: Any, maxiter: int = FIT_MAXITER) -> Any:

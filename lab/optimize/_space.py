@@ -19,15 +19,9 @@ from lab.spec import Campaign, CategoricalParameter, ContinuousParameter
 
 
 def _safety_limit(spec: Campaign, name: str) -> float | None:
-    """The safety limit that caps parameter ``name`` (same naming rules as the spec)."""
-    s = spec.safety
-    if name.endswith("_volume_ul"):
-        return s.max_dispense_volume_ul
-    if name.endswith("_rate_ul_min"):
-        return s.max_pump_rate_ul_min
-    if name == "anneal_temperature_c":
-        return s.max_temperature_c
-    return None
+    """The safety limit that caps parameter ``name``: the lowest limit of the step arguments
+    and route options it is bound to (:meth:`~lab.spec.Campaign.safe_range`)."""
+    return spec.safe_range(name)[1]
 
 
 class DesignSpace:

@@ -7,10 +7,12 @@ optimiser's encoded inputs. :class:`EncodedSurrogate` maps those inputs (unit cu
 categories, fidelity rank last) to the surrogate's raw columns (:data:`lab.model.RAW_COLUMNS`)
 and back, so acquisition functions, pending points and the fidelity gate work unchanged.
 
-The campaign must name the modifier in a categorical parameter ``modifier`` whose choices the
-surrogate knows; ``partner`` is a categorical parameter or the campaign's ``other_phase``;
-``thickness_nm``, ``anneal_temperature_c`` and ``anneal_time_min`` are read when present
-(otherwise 25 °C and no anneal). Build it with :func:`surrogate_for` and pass it as
+The surrogate's raw columns are found through the campaign's process, not parameter names:
+the modifier is the categorical parameter bound to a ``deposit`` step's ``material`` (its
+choices must be materials the surrogate knows), the thickness the one bound to its
+``thickness``, the anneal the parameters bound to an ``anneal`` step's ``temperature`` and
+``time`` (otherwise 25 °C and no anneal); values are converted from the parameters' units
+to nm, °C and min. The partner phase is the campaign's ``other_phase``. Build it with :func:`surrogate_for` and pass it as
 ``Optimizer(spec, model="mf_surrogate", surrogate=...)``.
 """
 
@@ -32,6 +34,23 @@ if TYPE_CHECKING:
 NAME = "mf_surrogate"
 RAW_DEFAULTS = {"anneal_temperature_c": 25.0, "anneal_time_min": 0.0}
 """Raw values of process columns the campaign does not vary (room temperature, no anneal)."""
+RAW_ROLES: dict[str, tuple[str, str, str | None]] = {
+    "modifier": ("deposit", "material", None),
+    "thickness_nm": ("deposit", "thickness", "nm"),
+    "anneal_temperature_c": ("anneal", "temperature", "degC"),
+    "anneal_time_min": ("anneal", "time", "min"),
+}
+"""Raw column to the (step kind, argument) whose bound parameter fills it, and its unit."""
+
+
+def raw_roles(spec: Campaign) -> dict[str, str]:
+    """Campaign parameter name to the raw surrogate column it fills."""
+    out = {}
+    for column, (step, arg, _) in RAW_ROLES.items():
+        name = spec.bound_parameter(step, arg)
+        if name is not None:
+            out[name] = column
+    return out
 
 
 def surrogate_for(
@@ -78,16 +97,14 @@ def surrogate_for(
 
 
 def _materials(spec: Campaign) -> tuple[list[str], list[str]]:
-    by_name = {p.name: p for p in spec.parameters}
-    mod = by_name.get("modifier")
+    name = spec.bound_parameter("deposit", "material")
+    mod = None if name is None else spec.parameter(name)
     if mod is None or not hasattr(mod, "choices"):
         raise LabError(
-            "model 'mf_surrogate' needs a categorical parameter 'modifier' (the interlayer); "
-            "use model 'mf_ltk' for other campaigns"
+            "model 'mf_surrogate' needs a categorical parameter bound to a deposit step's "
+            "material (the interlayer); use model 'mf_ltk' for other campaigns"
         )
-    part = by_name.get("partner")
-    partners = list(part.choices) if part is not None else [spec.interface.other_phase]
-    return list(mod.choices), partners
+    return list(mod.choices), [spec.interface.other_phase]
 
 
 class EncodedSurrogate:
@@ -121,23 +138,31 @@ class EncodedSurrogate:
             raise LabError(f"the surrogate does not know {unknown}: rebuild it for this campaign")
         # column plan: raw column -> ("cat", start, stop, index map) | ("cont", col, parameter)
         self._plan: dict[str, tuple] = {}
+        from lab.units import convert
+
+        roles = raw_roles(spec)
         col = 0
         for p in self.space.params:
+            column = roles.get(p.name)
             if hasattr(p, "choices"):
                 k = len(p.choices)
-                names = surrogate.modifiers if p.name == "modifier" else surrogate.partners
-                if p.name in ("modifier", "partner"):
-                    idx = torch.tensor([float(names.index(c)) for c in p.choices])
-                    self._plan[p.name] = ("cat", col, col + k, idx.double())
+                if column == "modifier":
+                    idx = torch.tensor([float(surrogate.modifiers.index(c)) for c in p.choices])
+                    self._plan[column] = ("cat", col, col + k, idx.double())
                 col += k
             else:
-                if p.name in ("thickness_nm", "anneal_temperature_c", "anneal_time_min"):
-                    self._plan[p.name] = ("cont", col, p)
+                if column is not None:
+                    unit = RAW_ROLES[column][2]
+                    b = convert(0.0, p.unit, unit, p.name)  # raw = a * value + b
+                    a = convert(1.0, p.unit, unit, p.name) - b
+                    self._plan[column] = ("cont", col, p, a, b)
                 col += 1
-        if "partner" not in self._plan:
-            self._partner = float(surrogate.partners.index(partners[0]))
+        self._partner = float(surrogate.partners.index(partners[0]))
         if "thickness_nm" not in self._plan:
-            raise LabError("model 'mf_surrogate' needs a continuous parameter 'thickness_nm'")
+            raise LabError(
+                "model 'mf_surrogate' needs a continuous parameter bound to a deposit step's "
+                "thickness"
+            )
         self.dim = col
 
     def to_raw(self, X: torch.Tensor) -> torch.Tensor:
@@ -154,8 +179,8 @@ class EncodedSurrogate:
         if plan[0] == "cat":
             _, a, b, idx = plan
             return idx.to(X)[torch.argmax(X[..., a:b], dim=-1)]
-        _, c, p = plan
-        return p.from_unit(X[..., c])  # elementwise on tensors as on floats
+        _, c, p, a, b = plan
+        return a * p.from_unit(X[..., c]) + b  # elementwise on tensors as on floats
 
     def build(self, X: torch.Tensor, Y: torch.Tensor) -> SurrogateModel:
         """An unfitted model on encoded training inputs ``n x (d + 1)`` and targets ``n x 1``."""

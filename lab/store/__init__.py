@@ -10,8 +10,10 @@ from lab.store._engine import default_database_url, make_engine
 from lab.store._leases import LeaseTimeout, hold_leases
 from lab.store._migrate import SchemaMismatch
 from lab.store._models import (
+    CAMPAIGN_TRANSITIONS,
     AuditEvent,
     CampaignRow,
+    CampaignState,
     Experiment,
     ExperimentState,
     InstrumentLease,
@@ -24,8 +26,10 @@ from lab.store._models import (
 from lab.store._store import Store
 
 __all__ = [
+    "CAMPAIGN_TRANSITIONS",
     "AuditEvent",
     "CampaignRow",
+    "CampaignState",
     "DocumentWriter",
     "Experiment",
     "ExperimentState",

@@ -45,6 +45,53 @@ ALLOWED_TRANSITIONS: dict[ExperimentState, frozenset[ExperimentState]] = {
 }
 
 
+class CampaignState(enum.StrEnum):
+    """Lifecycle of a campaign.
+
+    ``created → running ⇄ awaiting_approval``; a person asks to pause or abort
+    (``pause_requested``/``abort_requested``), which the flow honours between experiments
+    (``paused``/``aborted``); a flow ends ``completed`` (budget spent) or ``failed`` (the
+    guard rail: too many consecutive failed experiments). ``paused`` and ``failed`` resume
+    to ``running``; ``completed`` and ``aborted`` are final.
+    """
+
+    CREATED = "created"
+    RUNNING = "running"
+    AWAITING_APPROVAL = "awaiting_approval"
+    PAUSE_REQUESTED = "pause_requested"
+    PAUSED = "paused"
+    ABORT_REQUESTED = "abort_requested"
+    ABORTED = "aborted"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+_CS = CampaignState
+CAMPAIGN_TRANSITIONS: dict[CampaignState, frozenset[CampaignState]] = {
+    _CS.CREATED: frozenset({_CS.RUNNING, _CS.PAUSE_REQUESTED, _CS.ABORT_REQUESTED, _CS.ABORTED}),
+    _CS.RUNNING: frozenset(set(_CS) - {_CS.CREATED}),
+    _CS.AWAITING_APPROVAL: frozenset(set(_CS) - {_CS.CREATED}),
+    _CS.PAUSE_REQUESTED: frozenset(
+        {
+            _CS.PAUSED,
+            _CS.RUNNING,
+            _CS.ABORT_REQUESTED,
+            _CS.ABORTED,
+            _CS.COMPLETED,
+            _CS.FAILED,
+            _CS.PAUSE_REQUESTED,
+            _CS.AWAITING_APPROVAL,
+        }
+    ),
+    _CS.PAUSED: frozenset({_CS.RUNNING, _CS.ABORT_REQUESTED, _CS.ABORTED, _CS.PAUSED}),
+    _CS.ABORT_REQUESTED: frozenset({_CS.ABORTED, _CS.ABORT_REQUESTED}),
+    _CS.ABORTED: frozenset(),
+    _CS.COMPLETED: frozenset(),
+    _CS.FAILED: frozenset({_CS.RUNNING, _CS.ABORTED, _CS.FAILED}),
+}
+"""Allowed campaign state changes (:meth:`lab.store.Store.set_campaign_status` checks them)."""
+
+
 class CampaignRow(SQLModel, table=True):
     """One campaign: its validated spec and seed."""
 
@@ -80,6 +127,8 @@ class Experiment(SQLModel, table=True):
     state: str = Field(default=ExperimentState.PROPOSED.value, index=True)
     failure_reason: str | None = None
     objective: float | None = None
+    edited_by: str | None = None
+    """Who changed the proposal's parameters before it ran (``None``: as proposed)."""
     created_at: datetime = Field(default_factory=utcnow)
     started_at: datetime | None = None
     updated_at: datetime = Field(default_factory=utcnow)
@@ -143,6 +192,9 @@ class Sample(SQLModel, table=True):
     experiment_id: int = Field(foreign_key="experiment.id", index=True)
     label: str
     synthesis_run_uid: str | None = Field(default=None, foreign_key="run.uid")
+    realised: dict | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    """What the instruments report was done, per step: ``{"steps": [{"step", "device",
+    ...read-backs}]}`` (e.g. the deposited material and thickness)."""
     created_at: datetime = Field(default_factory=utcnow)
 
 

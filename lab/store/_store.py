@@ -16,9 +16,11 @@ from lab.errors import LabError
 from lab.store._engine import make_engine
 from lab.store._models import (
     ALLOWED_TRANSITIONS,
+    CAMPAIGN_TRANSITIONS,
     FINAL_STATES,
     AuditEvent,
     CampaignRow,
+    CampaignState,
     Experiment,
     ExperimentState,
     InstrumentLease,
@@ -98,7 +100,9 @@ class Store:
             row.flow_run_id = flow_run_id
             s.add(row)
 
-    def update_params(self, exp_id: int, params: dict[str, Any], reason: str) -> None:
+    def update_params(
+        self, exp_id: int, params: dict[str, Any], reason: str, by: str = "a person"
+    ) -> None:
         """Edit the parameters of a proposal that has not reached the bench yet.
 
         Raises:
@@ -121,7 +125,7 @@ class Store:
                 )
             )
             exp.params = params
-            exp.strategy = f"{exp.strategy} (edited)"
+            exp.edited_by = by
             exp.updated_at = utcnow()
             s.add(exp)
 
@@ -134,13 +138,27 @@ class Store:
             row.workcell = workcell
             s.add(row)
 
-    def set_campaign_status(self, campaign_id: int, status: str) -> None:
-        """Set a campaign's status (running, completed, failed, ...)."""
+    def set_campaign_status(self, campaign_id: int, status: str | CampaignState) -> None:
+        """Move a campaign to another :class:`CampaignState`.
+
+        Raises:
+            StoreError: For an unknown state or a change :data:`CAMPAIGN_TRANSITIONS` forbids.
+        """
+        try:
+            new = CampaignState(status)
+        except ValueError:
+            raise StoreError(f"unknown campaign state {status!r}") from None
         with self.session() as s:
             row = s.get(CampaignRow, campaign_id)
             if row is None:
                 raise StoreError(f"no campaign with id {campaign_id}")
-            row.status = status
+            old = CampaignState(row.status)
+            if new not in CAMPAIGN_TRANSITIONS[old] and new != old:
+                raise StoreError(
+                    f"campaign {campaign_id} is {old.value}; it cannot become {new.value}"
+                )
+            row.status = new.value
+            status = new.value
             s.add(row)
             s.add(
                 AuditEvent(
@@ -319,10 +337,30 @@ class Store:
         with self.session() as s:
             return list(s.exec(select(CampaignRow).order_by(col(CampaignRow.id).desc())).all())
 
-    def add_sample(self, exp_id: int, label: str, synthesis_run_uid: str | None) -> None:
-        """Record the physical sample made for an experiment."""
+    def add_sample(
+        self,
+        exp_id: int,
+        label: str,
+        synthesis_run_uid: str | None,
+        realised: dict[str, Any] | None = None,
+    ) -> None:
+        """Record the physical sample made for an experiment and what was done to it."""
         with self.session() as s:
-            s.add(Sample(experiment_id=exp_id, label=label, synthesis_run_uid=synthesis_run_uid))
+            s.add(
+                Sample(
+                    experiment_id=exp_id,
+                    label=label,
+                    synthesis_run_uid=synthesis_run_uid,
+                    realised=realised,
+                )
+            )
+
+    def samples(self, exp_id: int) -> list[Sample]:
+        """Samples made for an experiment, oldest first."""
+        with self.session() as s:
+            return list(
+                s.exec(select(Sample).where(Sample.experiment_id == exp_id).order_by(Sample.id))
+            )
 
     def add_model_snapshot(
         self, campaign_id: int, version: str, n_observations: int, detail: dict[str, Any]
@@ -464,6 +502,11 @@ class Store:
             run.stopped_at = utcnow()
             s.add(run)
 
+    def run(self, uid: str) -> RunRow | None:
+        """The run with Bluesky uid ``uid``, or ``None``."""
+        with self.session() as s:
+            return s.exec(select(RunRow).where(RunRow.uid == uid)).first()
+
     def runs(self, experiment_id: int) -> list[RunRow]:
         """Runs of an experiment in start order."""
         with self.session() as s:
@@ -471,6 +514,13 @@ class Store:
                 s.exec(
                     select(RunRow).where(RunRow.experiment_id == experiment_id).order_by(RunRow.id)
                 ).all()
+            )
+
+    def run_readings(self, run_uid: str) -> list[Reading]:
+        """Readings of a run in every stream, in the order they were recorded."""
+        with self.session() as s:
+            return list(
+                s.exec(select(Reading).where(Reading.run_uid == run_uid).order_by(Reading.id))
             )
 
     def readings(self, run_uid: str, stream: str = "primary") -> list[Reading]:

@@ -19,6 +19,7 @@ DRIVER_CLASSES = [
     drivers.IkaHotplate,
     drivers.MtSicsBalance,
     drivers.Grbl,
+    drivers.Sqc310,
 ]
 PACKAGE_DIR = Path(drivers.__file__).resolve().parent
 
