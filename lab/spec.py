@@ -336,7 +336,7 @@ class Campaign(_Strict):
         return out
 
     def bound_route(self, fidelity: Fidelity) -> tuple[str, Any, dict[str, Any]]:
-        """``(where, route, option bindings)`` of one fidelity.
+        """``(where, route, option bindings)`` of one fidelity (``where`` names its options).
 
         Raises:
             SpecError: For an unknown route or a bad option.
@@ -349,7 +349,8 @@ class Campaign(_Strict):
             route = ROUTES.get(fidelity.route)
         except SpecError as exc:
             raise SpecError(f"{where}.route: {exc}") from None
-        return where, route, bind(route.options, fidelity.options, self, f"{where}.options")
+        where = f"{where}.options"
+        return where, route, bind(route.options, fidelity.options, self, where)
 
     def bound_parameter(self, step: str, arg: str) -> str | None:
         """The parameter bound to argument ``arg`` of the first ``step`` of the process.
@@ -521,6 +522,11 @@ def format_validation_error(err: ValidationError, source: str) -> str:
                 and not isinstance(e["input"], dict | list)
             ):
                 msg += f" (got {e['input']!r})"
+        if loc == "(top level)" and kind == "value_error" and msg.startswith(
+            ("process[", "fidelities.", "parameter(s) ")
+        ):
+            lines.append(f"  - {msg}")  # the message names its own field
+            continue
         lines.append(f"  - {loc}: {msg}")
     n = len(lines)
     return f"{source}: {n} problem{'s' if n != 1 else ''}\n" + "\n".join(lines)

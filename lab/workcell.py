@@ -226,7 +226,8 @@ def check_campaign(spec: Any, workcell: Workcell, source: str = "workcell") -> N
         else:
             at_station(name, where)
     for f in spec.fidelities:
-        where, route, _ = spec.bound_route(f)
+        _, route, _ = spec.bound_route(f)
+        where = f"fidelities.{f.name}"
         if not route.bench:
             raise SpecError(
                 f"{where}: route '{f.route}' is a calculation, which the campaign flow does not "

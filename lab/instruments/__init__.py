@@ -84,7 +84,7 @@ def open_driver(name: str, entry: DeviceEntry, limits: Any | None = None) -> Any
     if entry.baudrate:
         kw["baudrate"] = entry.baudrate
     try:
-        return kind.open(name, entry, limits, **kw)
+        return kind.open(entry, limits, **kw)
     except (DriverError, OSError, ValueError) as exc:
         raise WorkcellError(
             f"cannot open device '{name}' ({entry.kind}) at {entry.url}: {exc}. "

@@ -71,7 +71,7 @@ class InstrumentKind:
     simulator_transport: str = "pty"
     default_timeout_s: float = 0.0
 
-    def open(self, name: str, entry: DeviceEntry, limits: Any | None, **kw: Any) -> Any:
+    def open(self, entry: DeviceEntry, limits: Any | None, **kw: Any) -> Any:
         """Open the driver (``kw``: ``name``, ``timeout``, optionally ``baudrate``)."""
         raise NotImplementedError
 

@@ -128,7 +128,7 @@ class GrblKind(InstrumentKind):
     limits_type = TravelLimits
     simulator = "simulators.grbl:GrblSim"
 
-    def open(self, name: str, entry: DeviceEntry, limits: Any | None, **kw: Any) -> Any:
+    def open(self, entry: DeviceEntry, limits: Any | None, **kw: Any) -> Any:
         """A :class:`drivers.Grbl`."""
         return Grbl(entry.url, limits=limits, **kw)
 

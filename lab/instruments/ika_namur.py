@@ -114,7 +114,7 @@ class IkaNamurKind(InstrumentKind):
     limits_type = IkaLimits
     simulator = "simulators.ika_namur:IkaNamurSim"
 
-    def open(self, name: str, entry: DeviceEntry, limits: Any | None, **kw: Any) -> Any:
+    def open(self, entry: DeviceEntry, limits: Any | None, **kw: Any) -> Any:
         """An :class:`drivers.IkaHotplate`."""
         return IkaHotplate(entry.url, limits=limits, **kw)
 

@@ -56,7 +56,7 @@ class MtSicsKind(InstrumentKind):
     doc = "balance"
     simulator = "simulators.mt_sics:MtSicsSim"
 
-    def open(self, name: str, entry: DeviceEntry, limits: Any | None, **kw: Any) -> Any:
+    def open(self, entry: DeviceEntry, limits: Any | None, **kw: Any) -> Any:
         """An :class:`drivers.MtSicsBalance`."""
         return MtSicsBalance(entry.url, **kw)
 

@@ -107,7 +107,7 @@ class Ne1000Kind(InstrumentKind):
     limits_type = PumpLimits
     simulator = "simulators.ne1000:NE1000Sim"
 
-    def open(self, name: str, entry: DeviceEntry, limits: Any | None, **kw: Any) -> Any:
+    def open(self, entry: DeviceEntry, limits: Any | None, **kw: Any) -> Any:
         """An :class:`drivers.NE1000` at the entry's bus address."""
         return NE1000(entry.url, address=entry.address, limits=limits, **kw)
 

@@ -101,7 +101,7 @@ class ScpiLcrKind(InstrumentKind):
     simulator_transport = "tcp"
     default_timeout_s = 2.0
 
-    def open(self, name: str, entry: DeviceEntry, limits: Any | None, **kw: Any) -> Any:
+    def open(self, entry: DeviceEntry, limits: Any | None, **kw: Any) -> Any:
         """An :class:`drivers.ScpiLcr`."""
         return ScpiLcr(entry.url, limits=limits, **kw)
 

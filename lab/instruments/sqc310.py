@@ -157,7 +157,7 @@ class Sqc310Kind(InstrumentKind):
     limits_type = DepositionLimits
     simulator = "simulators.sqc310:Sqc310Sim"
 
-    def open(self, name: str, entry: DeviceEntry, limits: Any | None, **kw: Any) -> Any:
+    def open(self, entry: DeviceEntry, limits: Any | None, **kw: Any) -> Any:
         """An :class:`drivers.Sqc310`."""
         return Sqc310(entry.url, limits=limits, **kw)
 

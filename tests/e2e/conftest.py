@@ -49,7 +49,7 @@ def lab(args: list[str], env: dict[str, str], timeout: float = 240) -> subproces
 def small_campaign(tmp_path: Path, **changes: object) -> Path:
     data = yaml.safe_load((ROOT / "campaigns" / "demo.yaml").read_text())
     data.update(changes)
-    data["fidelities"][0]["points"] = 9
+    data["fidelities"][0]["options"]["points"] = 9
     path = tmp_path / f"campaign-{len(list(tmp_path.glob('campaign-*')))}.yaml"
     path.write_text(yaml.safe_dump(data))
     return path

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def small_campaign(tmp_path: Path) -> Path:
     data = yaml.safe_load((ROOT / "campaigns" / "demo.yaml").read_text())
     data.update(budget=5, initial_design=3)
-    data["fidelities"][0]["points"] = 11
+    data["fidelities"][0]["options"]["points"] = 11
     path = tmp_path / "small.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
@@ -80,7 +80,7 @@ def test_campaign_flow_end_to_end(
     # each experiment has its synthesis and characterisation runs, with raw readings
     for e in exps:
         runs = store.runs(e.id)
-        assert [r.plan_name for r in runs] == ["synthesize", "characterize"]
+        assert [r.plan_name for r in runs] == ["make_sample", "characterize"]
         assert all(r.exit_status == "success" for r in runs)
         assert len(store.readings(runs[1].uid)) == 11
 

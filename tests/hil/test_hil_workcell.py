@@ -24,24 +24,36 @@ def test_one_experiment_through_every_driver() -> None:
             open_driver(cell, "gantry") as gantry,
             open_driver(cell, "lcr") as lcr,
         ):
-            gantry.move_to(x=-20.0, y=-10.0, feed=1000.0)  # to the dispensing station
-            assert gantry.wait_idle(timeout=5.0).mpos == (-20.0, -10.0, 0.0)
-            balance.zero()
+            stations = FULL_DEVICES["gantry"]["stations"]
+
+            def go(station: str) -> None:  # the gantry carries the sample to a station
+                x, y, z = stations[station]
+                gantry.move_to(x=x, y=y, z=z, feed=3000.0)
+                assert gantry.wait_idle(timeout=5.0).mpos == (x, y, z)
+                assert world.current_sample().location == station
+
+            go("balance")
+            balance.zero()  # with the bare substrate on the pan
+            go("dispense")
             for pump, volume in ((precursor, 30.0), (solvent, 10.0)):
                 pump.identify()
                 pump.set_diameter(4.61)
                 pump.dispense(volume, 400.0)
                 assert pump.wait_until_stopped(timeout_s=5.0) == "S"
+            go("balance")
             liquid_g, _ = balance.weight_stable()
+            go("hotplate")
             hotplate.set_temperature(120.0)
             hotplate.start_heating()
             wait_for(lambda: hotplate.temperature() >= 100.0)
             hotplate.stop_heating()
-            gantry.move_to(x=-60.0, feed=1000.0)  # to the measuring station
-            gantry.wait_idle(timeout=5.0)
+            go("lcr")
             expected = model_impedance(world, 1000.0)
             z = lcr.measure(1000.0)
         sample = world.current_sample()
+        # Every instrument found the sample at its station (the hotplate cooling down after the
+        # sample left it heats nothing, which the world notes).
+        assert [m for m in world.misplaced if m[1] != "hotplate"] == []
         params = sample.params
         volume = params["precursor_volume_ul"] + params["solvent_volume_ul"]
         assert liquid_g == pytest.approx(volume * 1e-3, abs=2e-4)

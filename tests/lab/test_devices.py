@@ -11,13 +11,15 @@ from bluesky import plan_stubs as bps
 from bluesky import plans as bp
 
 from lab.devices import connect_workcell
-from lab.errors import SafetyError, WorkcellError
-from lab.plans import synthesize
+from lab.errors import ProcessError, SafetyError, WorkcellError
+from lab.plans import make_sample
 from lab.spec import SafetyLimits
+from lab.steps import STEPS, StepContext
 from lab.workcell import load_workcell
 from simulators.workcell import FULL_DEVICES, SimulatedWorkcell
 from simulators.world import SimulatedWorld
 
+KINDS = ("ne1000", "ika_namur", "mt_sics", "grbl", "scpi_lcr")
 SAFETY = SafetyLimits(max_pump_rate_ul_min=500, max_dispense_volume_ul=100, max_temperature_c=250)
 
 
@@ -28,7 +30,7 @@ def bench(tmp_path: Path):
         path = cell.write_workcell(tmp_path / "workcell.yaml")
         workcell = load_workcell(path)
         assert workcell.time_scale == 2000.0
-        with connect_workcell(workcell, SAFETY) as inst:
+        with connect_workcell(workcell, SAFETY, kinds=KINDS) as inst:
             yield inst, world, workcell
 
 
@@ -70,43 +72,68 @@ def test_gantry_moves_to_stations(bench) -> None:
         inst.gantry.station("oven")
 
 
-def test_synthesize_with_gantry_and_anneal(bench) -> None:
+def _process(inst, *steps):
+    """``(where, kind, device, values)`` tuples for make_sample from (kind, device, values)."""
+    return [
+        (f"process[{i}] ({k})", STEPS.get(k), inst.device(d), v)
+        for i, (k, d, v) in enumerate(steps)
+    ]
+
+
+def _ctx(workcell) -> StepContext:
+    stations = {n: e.station for n, e in workcell.devices.items() if e.station}
+    return StepContext(
+        safety=SAFETY, time_scale=workcell.time_scale, stations=stations, tracked=True
+    )
+
+
+def test_process_with_gantry_and_anneal(bench) -> None:
     inst, world, workcell = bench
     RE = RunEngine({}, context_managers=[])
     docs = collect(RE)
-    recipe = {"precursor": (12.0, 100.0), "solvent": (12.0, 100.0)}
-    pumps = {r: inst.pump_for_role(r) for r in recipe}
-    RE(
-        synthesize(
-            pumps,
-            recipe,
-            SAFETY,
-            anneal=(120.0, 20.0),
-            hotplate=inst.hotplate,
-            gantry=inst.gantry,
-            time_scale=workcell.time_scale,
-        )
+    steps = _process(
+        inst,
+        ("move", "gantry", {"station": "dispense"}),
+        ("dispense", "precursor", {"volume": 12.0, "rate": 100.0}),
+        ("dispense", "solvent", {"volume": 12.0, "rate": 100.0}),
+        ("move", "gantry", {"station": "hotplate"}),
+        ("anneal", "hotplate", {"temperature": 120.0, "time": 20.0}),
+        ("move", "gantry", {"station": "lcr"}),
     )
+    RE(make_sample(steps, _ctx(workcell)))
     sample = world.current_sample()
     assert sample.params["precursor_volume_ul"] == pytest.approx(12.0, rel=0.05)
     assert sample.params["solvent_volume_ul"] == pytest.approx(12.0, rel=0.05)
     assert sample.params["anneal_temperature_c"] == pytest.approx(120.0, abs=10.0)
     assert sample.params["anneal_time_min"] >= 15.0
+    assert sample.location == "lcr"
     streams = {d["name"] for n, d in docs if n == "descriptor"}
-    assert streams == {"dispense_precursor", "dispense_solvent", "anneal_start", "anneal_end"}
+    assert streams == {"step2_dispense", "step3_dispense", "step5_anneal_start", "step5_anneal_end"}
     assert (inst.gantry.x.get(), inst.gantry.y.get()) == pytest.approx(
         inst.gantry.station("lcr")[:2]
     )
     assert next(d for n, d in docs if n == "stop")["exit_status"] == "success"
 
 
+def test_a_step_where_the_sample_is_not_runs_nothing(bench) -> None:
+    inst, world, workcell = bench
+    before = len(world.samples), dict(world.current_sample().params)
+    steps = _process(inst, ("dispense", "precursor", {"volume": 12.0, "rate": 100.0}))
+    with pytest.raises(ProcessError, match="station 'dispense'"):
+        RunEngine({}, context_managers=[])(make_sample(steps, _ctx(workcell)))
+    assert (len(world.samples), dict(world.current_sample().params)) == before
+
+
 def test_unsafe_anneal_never_reaches_the_hotplate(bench) -> None:
-    inst, _, _ = bench
+    inst, _, workcell = bench
     before = inst.hotplate.setpoint.get()
-    with pytest.raises(SafetyError, match="anneal temperature 400.0"):
-        RunEngine({}, context_managers=[])(
-            synthesize({}, {}, SAFETY, anneal=(400.0, 5.0), hotplate=inst.hotplate)
-        )
+    steps = _process(
+        inst,
+        ("move", "gantry", {"station": "hotplate"}),
+        ("anneal", "hotplate", {"temperature": 400.0, "time": 5.0}),
+    )
+    with pytest.raises(SafetyError, match="temperature=400 degC exceeds safety.max_temperature_c"):
+        RunEngine({}, context_managers=[])(make_sample(steps, _ctx(workcell)))
     assert inst.hotplate.setpoint.get() == before
 
 

@@ -119,7 +119,7 @@ def test_categorical_space_round_trip() -> None:
             {"name": "thickness_nm", "type": "continuous", "low": 1, "high": 50, "unit": "nm"},
         ],
         "objective": {"name": "r", "unit": "ohm", "direction": "minimize"},
-        "fidelities": [{"name": "full", "cost": 1, "route": "impedance_sweep"}],
+        "fidelities": [{"name": "full", "cost": 1, "route": "calculation"}],
         "budget": 10,
         "initial_design": 3,
     }

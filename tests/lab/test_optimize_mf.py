@@ -36,8 +36,8 @@ def mf_data(**extra) -> dict:
         "objective": {"name": "r", "unit": "ohm", "direction": "minimize"},
         "fidelities": [
             {"name": "calculation", "cost": 0.05, "route": "calculation"},
-            {"name": "screening", "cost": 0.25, "route": "impedance_single"},
-            {"name": "full", "cost": 1.0, "route": "impedance_sweep"},
+            {"name": "screening", "cost": 0.25, "route": "calculation"},
+            {"name": "full", "cost": 1.0, "route": "calculation"},
         ],
         "target_fidelity": "full",
         "budget": 10,
@@ -153,7 +153,7 @@ def test_categorical_modifier_with_fidelities() -> None:
         ],
         fidelities=[
             {"name": "calculation", "cost": 0.1, "route": "calculation"},
-            {"name": "full", "cost": 1.0, "route": "impedance_sweep"},
+            {"name": "full", "cost": 1.0, "route": "calculation"},
         ],
         initial_design=3,
     )

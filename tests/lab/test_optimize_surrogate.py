@@ -21,7 +21,7 @@ def _cache_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Mon
     monkeypatch.setenv("LAB_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "lab-cache"))
 
 
-def campaign(mods: list[str] = MODS, partner: bool = False) -> object:
+def campaign(mods: list[str] = MODS) -> object:
     params = [
         {"name": "modifier", "type": "categorical", "choices": mods},
         {"name": "thickness_nm", "type": "continuous", "low": 0.5, "high": 50, "unit": "nm"},
@@ -33,13 +33,23 @@ def campaign(mods: list[str] = MODS, partner: bool = False) -> object:
             "unit": "degC",
         },
     ]
-    if partner:
-        params.append({"name": "partner", "type": "categorical", "choices": ["LLZO", "LLTO"]})
     return parse_campaign(
         {
             "name": "interlayer",
             "interface": {"substrate": "Li", "other_phase": "LLZO"},
             "parameters": params,
+            "process": [
+                {
+                    "step": "deposit",
+                    "device": "deposition",
+                    "args": {"material": "$modifier", "thickness": "$thickness_nm"},
+                },
+                {
+                    "step": "anneal",
+                    "device": "hotplate",
+                    "args": {"temperature": "$anneal_temperature_c"},
+                },
+            ],
             "objective": {
                 "name": "asr",
                 "unit": "ohm*cm^2",
@@ -47,9 +57,9 @@ def campaign(mods: list[str] = MODS, partner: bool = False) -> object:
                 "log_transform": True,
             },
             "fidelities": [
-                {"name": "full", "cost": 1.0, "route": "impedance_sweep"},
+                {"name": "full", "cost": 1.0, "route": "calculation"},
                 {"name": "calculation", "cost": 0.05, "route": "calculation"},
-                {"name": "screening", "cost": 0.25, "route": "impedance_single"},
+                {"name": "screening", "cost": 0.25, "route": "calculation"},
             ],
             "target_fidelity": "full",
             "budget": 6,
@@ -88,25 +98,21 @@ def test_needs_a_prepared_surrogate_and_a_modifier_choice() -> None:
         Optimizer(spec, surrogate=s)
     with pytest.raises(LabError, match="unknown surrogate kind"):
         surrogate_for(spec, "bogus")
-    no_mod = spec.model_copy(update={"parameters": spec.parameters[1:]})
-    with pytest.raises(LabError, match="categorical parameter 'modifier'"):
+    no_mod = spec.model_copy(update={"process": spec.process[1:]})
+    with pytest.raises(LabError, match="bound to a deposit step's material"):
         surrogate_for(no_mod, "descriptor_gp")
 
 
 def test_encoded_inputs_map_to_the_surrogate_columns() -> None:
-    spec = campaign(partner=True)
+    spec = campaign()
     s = surrogate_for(spec, "descriptor_gp")
     opt = Optimizer(spec, model="mf_surrogate", surrogate=s)
-    params = {
-        "modifier": "MgO",
-        "thickness_nm": 12.5,
-        "anneal_temperature_c": 200.0,
-        "partner": "LLTO",
-    }
+    params = {"modifier": "MgO", "thickness_nm": 12.5, "anneal_temperature_c": 200.0}
     x = opt.space.encode(params)
     fid = opt._fid_value("screening")
     raw = opt._encoded.to_raw(torch.cat([x, torch.tensor([fid], dtype=torch.double)]))
-    expected = s.encode([params], "screening")[0]
+    # the partner is the campaign's other phase; the columns come from the process bindings
+    expected = s.encode([{**params, "partner": "LLZO"}], "screening")[0]
     assert torch.allclose(raw, expected)
     # the fidelity column is the rank by cost: calculation 0, screening 1, full 2
     assert [opt._fid_value(f) for f in ("calculation", "screening", "full")] == [0.0, 1.0, 2.0]

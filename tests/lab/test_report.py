@@ -51,7 +51,7 @@ def real_campaign(prefect_harness, tmp_path_factory: pytest.TempPathFactory) -> 
     tmp = tmp_path_factory.mktemp("real")
     data = yaml.safe_load((ROOT / "campaigns" / "demo.yaml").read_text())
     data.update(budget=6, initial_design=4)
-    data["fidelities"][0]["points"] = 9
+    data["fidelities"][0]["options"]["points"] = 9
     spec_path = tmp / "campaign.yaml"
     spec_path.write_text(yaml.safe_dump(data))
     db_url = f"sqlite:///{tmp / 'lab.db'}"
@@ -70,9 +70,21 @@ def _multi_fidelity_spec() -> dict:
     data["parameters"].append(
         {"name": "interlayer", "type": "categorical", "choices": ["LiF", "Al2O3", HOSTILE]}
     )
+    data["process"].append(
+        {
+            "step": "deposit",
+            "device": "deposition",
+            "args": {"material": "$interlayer", "thickness": 5},
+        }
+    )
     data["fidelities"] = [
-        {"name": "screening", "cost": 0.25, "route": "impedance_single", "frequency_hz": 100},
-        {"name": "full", "cost": 1.0, "route": "impedance_sweep", "points": 9},
+        {
+            "name": "screening",
+            "cost": 0.25,
+            "route": "impedance_single",
+            "options": {"frequency": 100},
+        },
+        {"name": "full", "cost": 1.0, "route": "impedance_sweep", "options": {"points": 9}},
     ]
     data["target_fidelity"] = "full"
     data["budget"] = 14

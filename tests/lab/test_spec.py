@@ -27,12 +27,15 @@ def test_demo_campaign_is_valid() -> None:
         "solvent_volume_ul",
         "precursor_rate_ul_min",
     ]
-    assert spec.recipe(
-        {"precursor_volume_ul": 5.0, "solvent_volume_ul": 1.0, "precursor_rate_ul_min": 50.0}
-    ) == {
-        "precursor": (5.0, 50.0),
-        "solvent": (1.0, spec.default_pump_rate_ul_min),
-    }
+    params = {"precursor_volume_ul": 5.0, "solvent_volume_ul": 1.0, "precursor_rate_ul_min": 50.0}
+    steps = [
+        (kind.name, {a: b.value(params, spec) for a, b in bindings.items()})
+        for _, kind, bindings in spec.bound_steps()
+    ]
+    assert steps == [
+        ("dispense", {"volume": 5.0, "rate": 50.0}),
+        ("dispense", {"volume": 1.0, "rate": 100.0}),
+    ]
 
 
 def _mutate(path: str, value: object) -> dict:
@@ -72,12 +75,14 @@ _DELETE = object()
         ("objective", _DELETE, "objective: required key is missing"),
         ("fidelities", [], "fidelities:"),
         ("fidelities.0.cost", 0, "fidelities[0].cost:"),
-        ("fidelities.0.route", "teleport", "fidelities[0].route:"),
+        ("fidelities.0.route", "teleport", "fidelities.full.route: unknown route 'teleport'"),
         ("target_fidelity", "cheap", "target_fidelity 'cheap' is not one of"),
         ("parameters.0.high", 500.0, "above safety.max_dispense_volume_ul"),
         ("parameters.2.high", 5000.0, "above safety.max_pump_rate_ul_min"),
-        ("safety.max_ac_voltage_v", 0.001, "ac_voltage_v=0.01 exceeds"),
-        ("fidelities.0.freq_min_hz", 5.0, "outside the safety range"),
+        ("safety.max_ac_voltage_v", 0.001, "above safety.max_ac_voltage_v=0.001 V"),
+        ("fidelities.0.options.freq_min", 5.0, "below safety.min_frequency_hz=20 Hz"),
+        ("process.0.step", "teleport", "process[0].step: unknown step kind 'teleport'"),
+        ("process.1.args.volume", "$nothing", "'$nothing' names no parameter"),
         ("parameters.0.name", "Bad Name", "parameters[0].name:"),
         ("interface.substrate", "", "interface.substrate:"),
     ],

@@ -62,8 +62,42 @@ CASES: list[tuple[str, str, Any, object, str]] = [
     ("parameter-not-mapping", "parameters.0", "precursor_volume_ul", None, "parameters[0]:"),
     ("parameter-unit-empty", "parameters.0.unit", "", None, "parameters[0].unit:"),
     ("parameter-low-text", "parameters.0.low", "small", None, "parameters[0].low:"),
-    ("rate-low-zero", "parameters.2.low", 0.0, None, "a pump rate must be above 0 uL/min"),
-    ("volume-negative", "parameters.1.low", -5.0, None, "a volume cannot be negative"),
+    (
+        "rate-low-zero",
+        "parameters.2.low",
+        0.0,
+        None,
+        "process[0] (dispense).rate: parameter 'precursor_rate_ul_min' goes down to 0 uL/min; "
+        "it must stay above 0 uL/min",
+    ),
+    (
+        "volume-negative",
+        "parameters.1.low",
+        -5.0,
+        None,
+        "process[1] (dispense).volume: parameter 'solvent_volume_ul' goes down to -5 uL",
+    ),
+    (
+        "parameter-unconsumed",
+        "parameters",
+        {"name": "stir_rpm", "type": "continuous", "low": 0.0, "high": 500.0, "unit": "1/min"},
+        APPEND,
+        "parameter(s) stir_rpm: consumed by no process step, route option or 'ignores'",
+    ),
+    (
+        "volume-in-nm",
+        "parameters.0.unit",
+        "nm",
+        None,
+        "parameter 'precursor_volume_ul' is in nm, which does not convert to uL",
+    ),
+    (
+        "volume-in-mL-converted-then-too-large",
+        "parameters.0.unit",
+        "mL",
+        None,
+        "parameter 'precursor_volume_ul' reaches 40000 uL, above safety.max_dispense_volume_ul",
+    ),
     (
         "categorical-one-choice",
         "parameters",
@@ -80,11 +114,11 @@ CASES: list[tuple[str, str, Any, object, str]] = [
     ),
     (
         "anneal-above-safety",
-        "parameters",
-        {"name": "anneal_temperature_c", "type": "continuous", "low": 50.0, "high": 400.0}
-        | {"unit": "degC"},
+        "process",
+        {"step": "anneal", "device": "hotplate", "args": {"temperature": "400 degC"}},
         APPEND,
-        "above safety.max_temperature_c=250",
+        "process[2] (anneal).temperature: the constant reaches 400 degC, above "
+        "safety.max_temperature_c=250 degC",
     ),
     (
         "parameter-type-missing",
@@ -128,13 +162,26 @@ CASES: list[tuple[str, str, Any, object, str]] = [
     ("objective-unit-empty", "objective.unit", "", None, "objective.unit:"),
     ("interface-missing", "interface", DELETE, None, "interface: required key is missing"),
     ("interface-unknown-key", "interface.substrat", "Li", None, "interface.substrat: unknown key"),
-    ("sweep-too-few-points", "fidelities.0.points", 2, None, "fidelities[0].points:"),
+    (
+        "sweep-too-few-points",
+        "fidelities.0.options.points",
+        2,
+        None,
+        "fidelities.full.options.points: the constant goes down to 2; it must be at least 3",
+    ),
     (
         "sweep-inverted",
-        "fidelities.0.freq_min_hz",
-        2.0e6,
+        "fidelities.0.options.freq_min",
+        "2 MHz",
         None,
-        "fidelities[0]: frequency bounds are inverted",
+        "fidelities.full.options: freq_min=2e+06 Hz is not below freq_max=1e+06 Hz: swap them",
+    ),
+    (
+        "sweep-unknown-option",
+        "fidelities.0.options.freq_min_hz",
+        20,
+        None,
+        "fidelities.full.options: unknown argument(s) freq_min_hz",
     ),
     (
         "fidelity-repeated",
@@ -146,9 +193,10 @@ CASES: list[tuple[str, str, Any, object, str]] = [
     (
         "screening-outside-safety",
         "fidelities",
-        {"name": "screen", "cost": 0.1, "route": "impedance_single", "frequency_hz": 5.0},
+        {"name": "screen", "cost": 0.1, "route": "impedance_single", "options": {"frequency": 5}},
         APPEND,
-        "fidelity 'screen' measures at 5-5 Hz, outside the safety range",
+        "fidelities.screen.options.frequency: the constant goes down to 5 Hz, below "
+        "safety.min_frequency_hz=20 Hz",
     ),
     (
         "safety-frequency-inverted",
@@ -167,17 +215,24 @@ CASES: list[tuple[str, str, Any, object, str]] = [
         "safety.max_pressure_bar: unknown key",
     ),
     (
-        "default-rate-above-safety",
-        "default_pump_rate_ul_min",
-        900,
+        "constant-rate-above-safety",
+        "process.1.args.rate",
+        "0.9 mL/min",
         None,
-        "default_pump_rate_ul_min=900.0 exceeds safety.max_pump_rate_ul_min",
+        "process[1] (dispense).rate: the constant reaches 900 uL/min, above "
+        "safety.max_pump_rate_ul_min=500 uL/min",
     ),
     ("approval-unknown", "approval", "manual", None, "approval:"),
     ("initial-design-zero", "initial_design", 0, None, "initial_design:"),
     ("batch-too-large", "batch_size", 65, None, "batch_size:"),
     ("syringe-too-thin", "syringe_diameter_mm", 0.05, None, "syringe_diameter_mm:"),
-    ("ac-voltage-zero", "ac_voltage_v", 0, None, "ac_voltage_v:"),
+    (
+        "ac-voltage-zero",
+        "fidelities.0.options.ac_voltage",
+        0,
+        None,
+        "fidelities.full.options.ac_voltage: the constant goes down to 0 V; it must stay above 0 V",
+    ),
     ("budget-null", "budget", None, None, "budget:"),
     ("workcell-empty", "workcell", "", None, "workcell:"),
 ]
