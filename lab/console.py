@@ -105,10 +105,12 @@ def instruments_check(
     """
     import json
 
-    from lab.instruments import check_workcell
+    from lab.instruments import check_kinds, check_workcell
     from lab.workcell import load_workcell
 
-    results = check_workcell(load_workcell(workcell))
+    wc = load_workcell(workcell)
+    check_kinds(wc, str(workcell))
+    results = check_workcell(wc)
     if json_out:
         print(json.dumps({n: {"ok": r.ok, "message": r.message} for n, r in results.items()}))
     else:
@@ -305,10 +307,12 @@ def _run_campaign(
     from lab.workcell import lease_ttl, load_workcell
 
     if workcell is not None:
+        from lab.instruments import check_kinds
         from lab.workcell import check_campaign
 
         wc = load_workcell(workcell)
         wc.lease_ttl()
+        check_kinds(wc, str(workcell))
         check_campaign(spec, wc, str(workcell))  # before anything is written
     else:
         lease_ttl()  # a bad $LAB_LEASE_TTL_S is a user error before anything starts
@@ -738,33 +742,27 @@ def server_up(
 
 
 def _experiments_table(store: Any, campaign_id: int, spec: Any) -> Any:
-    """A Rich table of a campaign's experiments."""
+    """A Rich table of a campaign's experiments (the read model's rows)."""
     from rich.table import Table
 
+    from lab.readmodel import experiment_rows, load_campaign_data, param_key
+
+    data = load_campaign_data(store, campaign_id)
     table = Table(title=f"campaign {campaign_id}: {spec.name}")
-    units = {p.name: getattr(p, "unit", "") for p in spec.parameters}
     names = [p.name for p in spec.parameters]
     table.add_column("#", justify="right")
     table.add_column("state")
-    for n in names:
-        label = n.removesuffix("_ul_min").removesuffix("_ul").replace("_", " ")
-        table.add_column(f"{label} ({units[n]})", justify="right", overflow="fold")
-    table.add_column(
-        f"{spec.objective.name.replace('_', ' ')} ({spec.objective.unit})",
-        justify="right",
-        overflow="fold",
-    )
+    table.add_column("fidelity")
+    for p in spec.parameters:
+        unit = getattr(p, "unit", None)
+        table.add_column(f"{p.name} ({unit})" if unit else p.name, justify="right", overflow="fold")
+    table.add_column(f"{spec.objective.name} ({spec.objective.unit})", justify="right")
     table.add_column("chosen by", overflow="fold")
-    for e in store.experiments(campaign_id):
-        vals = [
-            f"{e.params[n]:.3g}" if isinstance(e.params[n], float) else str(e.params[n])
-            for n in names
-        ]
-        obj = "-" if e.objective is None else f"{e.objective:.3g}"
-        why = "initial design" if e.strategy == "initial_design" else e.strategy
-        if e.acquisition_value is not None:
-            why += f" {e.acquisition_value:.2f}"
-        table.add_row(str(e.seq + 1), e.state, *vals, obj, why)
+    for r in experiment_rows(data):
+        cells = [r[param_key(n)] for n in names]
+        vals = [f"{v:.3g}" if isinstance(v, float) else str(v) for v in cells]
+        obj = "-" if r["objective"] is None else f"{r['objective']:.3g}"
+        table.add_row(str(r["number"]), r["state"], r["fidelity"], *vals, obj, r["why"])
     return table
 
 

@@ -412,34 +412,23 @@ def analyse(
 
 
 def _experiment_rows(store: Store, campaign_id: int) -> list[dict[str, Any]]:
+    """The proposals table of the UI: the read model's rows, the columns a person scans."""
+    from lab.readmodel import experiment_rows, load_campaign_data, param_key
+
+    data = load_campaign_data(store, campaign_id)
+    names = [p.name for p in data.spec.parameters]
     rows = []
-    for e in store.experiments(campaign_id):
-        row: dict[str, Any] = {"#": e.seq + 1, "state": e.state, "fidelity": e.fidelity}
-        row.update({k: round(v, 3) if isinstance(v, float) else v for k, v in e.params.items()})
-        row["objective"] = None if e.objective is None else round(e.objective, 3)
-        why = "space-filling initial design" if e.strategy == "initial_design" else e.strategy
-        if e.acquisition_value is not None:
-            why += f" (acquisition {e.acquisition_value:.3g}, model {e.model_version})"
-        row["why"] = why
-        row["failure"] = e.failure_reason
+    for r in experiment_rows(data):
+        row: dict[str, Any] = {"#": r["number"], "state": r["state"], "fidelity": r["fidelity"]}
+        for n in names:
+            v = r.get(param_key(n))
+            row[n] = round(v, 3) if isinstance(v, float) else v
+        obj = r["objective"]
+        row["objective"] = None if obj is None else round(obj, 3)
+        row["why"] = r["why"]
+        row["failure"] = r["failure_reason"]
         rows.append(row)
     return rows
-
-
-def _best_so_far(store: Store, campaign_id: int, spec: Campaign) -> list[tuple[float, float]]:
-    """``(cumulative cost, best objective so far)`` after each analysed experiment."""
-    sign = 1.0 if spec.objective.direction == "maximize" else -1.0
-    out: list[tuple[float, float]] = []
-    cost, best = 0.0, None
-    for e in store.experiments(campaign_id):
-        if e.started_at is None:
-            continue
-        cost += e.cost
-        if e.objective is not None and (best is None or sign * e.objective > sign * best):
-            best = e.objective
-        if best is not None:
-            out.append((cost, best))
-    return out
 
 
 def publish_artifacts(store: Store, campaign_id: int, spec: Campaign, budget: float) -> None:
@@ -450,14 +439,16 @@ def publish_artifacts(store: Store, campaign_id: int, spec: Campaign, budget: fl
         table=_experiment_rows(store, campaign_id),
         description=f"{spec.name}: every experiment, its result and why it was chosen",
     )
-    curve = _best_so_far(store, campaign_id, spec)
+    from lab.readmodel import load_campaign_data
+
+    curve = load_campaign_data(store, campaign_id).best_curve()
     if curve:
         lines = [
-            f"# {spec.name}: best {spec.objective.name} so far",
+            f"# {spec.name}: best {spec.objective.name} so far at '{spec.target.name}'",
             "",
-            f"| cumulative cost | best {spec.objective.name} ({spec.objective.unit}) |",
-            "|---:|---:|",
-            *(f"| {c:g} | {b:.4g} |" for c, b in curve),
+            f"| cumulative cost | best {spec.objective.name} ({spec.objective.unit}) | experiment |",
+            "|---:|---:|---:|",
+            *(f"| {c:g} | {b:.4g} | {n} |" for c, b, n in curve),
         ]
         create_markdown_artifact(
             key=f"{key}-best", markdown="\n".join(lines), description="convergence"
@@ -665,8 +656,11 @@ def campaign_flow(
         The campaign id.
     """
     configure_threads()
+    from lab.instruments import check_kinds
+
     workcell = load_workcell(workcell_path)
     workcell.lease_ttl()  # fail early with a clear message
+    check_kinds(workcell, workcell_path)
     if campaign_id is None:
         if campaign_path is None:
             raise LabError("give a campaign file, or a campaign id to resume")

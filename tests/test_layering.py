@@ -42,6 +42,9 @@ def _tree(tmp_path: Path, files: dict[str, str]) -> Path:
         ("lab/store/x.py", "import ophyd\n", "store imports no"),
         ("lab/devices.py", "from lab.store import Store\n", "devices/plans"),
         ("lab/plans.py", "from tests.layering import check_layering\n", "nothing imports tests"),
+        ("lab/steps/x.py", "from bluesky import plan_stubs\n", "only inside the functions"),
+        ("lab/routes/x.py", "from lab.store import Store\n", "lab.routes is pure"),
+        ("lab/units.py", "import ophyd\n", "pure computation"),
     ],
 )
 def test_check_catches_violation(tmp_path: Path, path: str, source: str, rule: str) -> None:
@@ -56,6 +59,9 @@ def test_allowed_imports_pass(tmp_path: Path) -> None:
     root = _tree(
         tmp_path,
         {
+            "lab/steps/x.py": "from lab.units import convert\n\n\ndef plan():\n"
+            "    from bluesky import plan_stubs\n    from lab.plans import make_sample\n",
+            "lab/spec.py": "from lab.steps import STEPS\n",
             "drivers/ne1000.py": "import serial\nimport threading\nfrom .errors import DriverError\n",
             "simulators/world.py": "import numpy as np\nimport yaml\n",
             "lab/flows.py": "from prefect import flow\nfrom lab.store import Store\n",

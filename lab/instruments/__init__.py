@@ -39,6 +39,7 @@ __all__ = [
     "DeviceContext",
     "InstrumentKind",
     "check_device",
+    "check_kinds",
     "check_workcell",
     "device_limits",
     "limits_for",
@@ -127,3 +128,19 @@ def check_workcell(workcell: Workcell) -> dict[str, CheckResult]:
     return {name: check_device(name, entry) for name, entry in workcell.devices.items()}
 
 
+
+
+def check_kinds(workcell: Workcell, source: str = "workcell") -> None:
+    """Refuse a workcell file naming a device kind no instrument module registers.
+
+    Raises:
+        SpecError: Naming ``devices.<name>.kind`` and the registered kinds.
+    """
+    from lab.errors import SpecError
+
+    for name, entry in workcell.devices.items():
+        if entry.kind not in INSTRUMENTS:
+            raise SpecError(
+                f"{source}: devices.{name}.kind: unknown instrument kind '{entry.kind}'; "
+                f"registered: {', '.join(INSTRUMENTS.names())}"
+            )
