@@ -170,6 +170,7 @@ def test_sim_up_then_instruments_check(sim_service) -> None:
     workcell, proc = sim_service
     devices = yaml.safe_load(workcell.read_text())["devices"]
     assert {d["kind"] for d in devices.values()} == {
+        "sqc310",
         "ne1000",
         "ika_namur",
         "mt_sics",

@@ -44,6 +44,7 @@ def test_count_on_the_balance(bench) -> None:
     inst, world, _ = bench
     RE = RunEngine({}, context_managers=[])
     docs = collect(RE)
+    RE(bps.mv(inst.gantry, inst.gantry.station("balance")))  # the gantry carries the sample
     RE(bp.count([inst.balance], num=2))
     events = [d for n, d in docs if n == "event"]
     assert len(events) == 2

@@ -70,7 +70,7 @@ def test_measurement_reconnects_after_a_dropped_connection(bench) -> None:
     faults = _details(store, cid, "measurement_fault")
     assert len(faults) == 1 and _names_connection_lost(faults[0]), faults
     assert _details(store, cid, "reconnected") == [{"device": "lcr"}]
-    assert len(store.readings(uid)) == spec.fidelity("full").points
+    assert len(store.readings(uid)) == spec.fidelity("full").options["points"]
 
 
 def test_a_connection_that_stays_lost_fails_the_experiment_with_the_record(bench) -> None:

@@ -189,7 +189,13 @@ def test_failures_are_infeasibility_data() -> None:
 
 
 def test_safety_limits_are_hard_bounds() -> None:
-    spec = parse_campaign(mf_data())
+    # the volumes are dispensed: the dispense step's volume limit caps them
+    process = [
+        {"step": "dispense", "device": "precursor", "args": {"volume": "$precursor_volume_ul"}},
+        {"step": "dispense", "device": "solvent", "args": {"volume": "$solvent_volume_ul"}},
+    ]
+    fidelities = [{"name": "full", "cost": 1.0, "route": "impedance_sweep"}]
+    spec = parse_campaign(mf_data(process=process, fidelities=fidelities))
     assert torch.equal(DesignSpace(spec).bounds()[1], torch.ones(2, dtype=torch.double))
     # A campaign that slipped past validation with a bound above the safety limit.
     unsafe_param = spec.parameters[0].model_copy(update={"high": 400.0})

@@ -269,9 +269,7 @@ def test_impedance_single_route_plan() -> None:
     msgs = list(route.plan(FakeLcr(name="lcr"), values, ctx(), {}))
     assert [m.args[0] for m in msgs if m.command == "set"] == [100.0]
     assert [m.command for m in msgs].count("save") == 1
-    assert next(m for m in msgs if m.command == "open_run").kwargs["plan_name"] == (
-        route.plan_name
-    )
+    assert next(m for m in msgs if m.command == "open_run").kwargs["plan_name"] == route.plan_name
 
 
 def test_unsafe_route_values_refused() -> None:

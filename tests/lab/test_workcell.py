@@ -57,7 +57,7 @@ def test_extra_keys_kept_and_roles() -> None:
 @pytest.mark.parametrize(
     ("data", "expected"),
     [
-        ({"devices": {"x": {"kind": "toaster", "url": "loop://"}}}, "devices.x.kind"),
+        ({"devices": {"x": {"kind": "Toaster!", "url": "loop://"}}}, "devices.x.kind"),
         ({"devices": {"x": {"kind": "ne1000"}}}, "devices.x.url: required key is missing"),
         (
             {"devices": {"x": {"kind": "ne1000", "url": "loop://", "address": 100}}},
@@ -95,3 +95,11 @@ def test_bad_lease_ttl_in_the_environment(value: str, monkeypatch: pytest.Monkey
     monkeypatch.setenv("LAB_LEASE_TTL_S", value)
     with pytest.raises(SpecError, match=f"LAB_LEASE_TTL_S='{value}': give the instrument lease"):
         parse_workcell({"devices": {"x": {"kind": "ne1000", "url": "loop://"}}}).lease_ttl()
+
+
+def test_an_unregistered_instrument_kind_is_refused_by_name() -> None:
+    from lab.instruments import check_kinds
+
+    wc = parse_workcell({"devices": {"x": {"kind": "toaster", "url": "loop://"}}}, "w.yaml")
+    with pytest.raises(SpecError, match="devices.x.kind: unknown instrument kind 'toaster'; registered: grbl"):
+        check_kinds(wc, "w.yaml")
