@@ -21,17 +21,19 @@ One Prefect server is started for the whole run (``prefect server start`` on a f
 pays for a temporary server of its own. The simulated workcells run in this process (ptys and
 TCP, the same servers as ``lab sim up``); the orchestrators run in child processes.
 
-**faults** - the demo campaign, extended with an anneal (so the hotplate works too), runs to
-its budget in a child process (``lab.flows.campaign_flow``, what ``lab campaign launch`` calls)
-against the full simulated workcell (two pumps, hotplate, balance, gantry, LCR meter) with
-``--fault-rate`` (default 10 %) injected faults per command exchange on every instrument:
-each exchange draws a fault with that probability, its kind uniformly from no_reply, garbled,
-truncated, busy, disconnect and drift (:mod:`simulators.faults`; ``exchanges`` counts the
-draws per device - the balance is connected but no plan uses it). At 10 % nearly every
-experiment fails (it makes ~150 exchanges; a fault on a command that acts, or on a query and
-then on its one retry, fails it), so lost and duplicated are then checked on failing paths
-only; default and
-``--full`` runs therefore repeat the campaign at 1 % (``at_lower_rate``), where measurements
+**faults** - the demo campaign, extended with an anneal (an ``anneal_temperature_c`` parameter
+and the anneal process step on the hotplate that consumes it, so the hotplate works too) and
+with the gantry moves that carry the sample between the stations (dispense, hotplate, LCR
+meter), runs to its budget (the guard rail on consecutive failures lifted) in a child process
+(``lab.flows.campaign_flow``, what ``lab campaign launch`` calls) against the full simulated
+workcell (two pumps, hotplate, balance, gantry, LCR meter) with ``--fault-rate`` (default
+10 %) injected faults per command exchange on every instrument: each exchange draws a fault
+with that probability, its kind uniformly from no_reply, garbled, truncated, busy, disconnect
+and drift (:mod:`simulators.faults`; ``exchanges`` counts the draws per device - the balance
+is in the workcell, but no process step names it, so the flow does not connect it). At 10 %
+nearly every experiment fails (it makes ~150 exchanges; a fault on a command that acts, or on
+a query and then on its one retry, fails it), so lost and duplicated are then checked on
+failing paths only; default and ``--full`` runs therefore repeat the campaign at 1 % (``at_lower_rate``), where measurements
 succeed. ``completed``: the child exited 0, the campaign is ``completed`` and every experiment
 is in a final state. ``lost`` and ``duplicated`` are counted in the store as for the kills
 (below). ``injected`` is the simulators' fault log (``SimulatedWorkcell.fault_log()``).
@@ -84,8 +86,8 @@ after the campaign completed:
     readings and is counted as ``analysis_failed`` instead.
 
     *duplicated*: extra measurement rows of one experiment, extra successful measurement runs of
-    one experiment, extra synthesis runs of one experiment (a sample made twice), and
-    idempotency keys used more than once.
+    one experiment, extra synthesis runs (``make_sample``) of one experiment (a sample made
+    twice), and idempotency keys used more than once.
 
     Also counted, not included in either: readings of an analysed experiment's sweep that are
     silently wrong - ``stale_readings`` (the same values as the previous point: one
@@ -104,13 +106,18 @@ return at all within 10 s is a *hang*. ``cases`` counts hypothesis examples.
 
 **unsafe_on_wire** - random proposals, many outside the limits (above, negative, zero, NaN,
 infinite, just past a limit), go through every layer that can send a set point: the campaign's
-checks then the plans (as ``run_experiment`` does), the plans alone, the Ophyd devices, and the
-drivers, against the full simulated workcell, once with the demo's safety limits and once with
-awkward non-round limits (to catch rounding past a limit). Every byte the simulators receive is
-recorded (their ``feed`` is wrapped); the set points on the wire (pump rates and volumes,
-hotplate temperature and speed, LCR frequency and AC level, gantry targets and feeds) are
-parsed and compared with the limits in force. The figure is the number of set points outside
-them.
+checks then its process (``make_sample`` of the bound steps) and its target route, built as
+``run_experiment`` builds them; the plans alone (``make_sample`` of random dispense and anneal
+steps, the sweep plans); the Ophyd devices; and the drivers; against the full simulated
+workcell, once with the demo's safety limits and once with awkward non-round limits (to catch
+rounding past a limit). Both campaigns anneal and move the sample between stations; in the
+awkward one every parameter that feeds a capped step argument or route option reaches its cap
+(found from the process, not from parameter names) and no constant exceeds a limit. Every byte
+the simulators receive is recorded (their ``feed`` is wrapped); the set points on the wire
+(pump rates and volumes, hotplate temperature and speed, LCR frequency and AC level, gantry
+targets and feeds) are parsed and compared with the limits in force on each device (its
+driver's: the workcell file's intersected with the campaign's). The figure is the number of
+set points outside them.
 """
 
 from __future__ import annotations
@@ -118,6 +125,7 @@ from __future__ import annotations
 import argparse
 import ast
 import contextlib
+import copy
 import json
 import logging
 import math
@@ -151,6 +159,7 @@ if str(ROOT) not in sys.path:
 import yaml  # noqa: E402
 
 MEASUREMENT_PLANS = ("characterize", "measure_screening")
+SYNTHESIS_PLANS = ("make_sample",)
 FINAL_STATES = ("analysed", "failed", "abandoned")
 
 
@@ -210,21 +219,107 @@ def demo_data() -> dict[str, Any]:
     return yaml.safe_load((ROOT / "campaigns" / "demo.yaml").read_text())
 
 
-def write_campaign(path: Path, *, budget: int, anneal: bool) -> Path:
-    """The demo campaign with another budget (and, with ``anneal``, an anneal temperature)."""
+ANNEAL_STEP: dict[str, Any] = {
+    "step": "anneal",
+    "device": "hotplate",
+    "args": {"temperature": "$anneal_temperature_c", "time": "10 min"},
+}
+"""The process step the benchmark's anneal adds (the parameter is added with it)."""
+
+
+def add_anneal(data: dict[str, Any], low: float, high: float) -> dict[str, Any]:
+    """Add an anneal temperature parameter (``low``-``high`` degC) and the process step that
+    consumes it (on the hotplate, after the process's other steps)."""
+    data["parameters"].append(
+        {
+            "name": "anneal_temperature_c",
+            "type": "continuous",
+            "low": low,
+            "high": high,
+            "unit": "degC",
+        }
+    )
+    data["process"].append(copy.deepcopy(ANNEAL_STEP))
+    return data
+
+
+def add_moves(data: dict[str, Any], devices: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Insert gantry moves so every step, and the target fidelity's measurement, runs at the
+    station of its device in ``devices`` (a workcell whose gantry carries the sample); no
+    change for a workcell without a gantry or without stations."""
+    from lab.routes import ROUTES
+
+    gantry = next((n for n, d in devices.items() if d["kind"] == "grbl"), None)
+    if gantry is None or not any(d.get("station") for d in devices.values()):
+        return data
+
+    def station(role: str | None, kinds: tuple[str, ...] = ()) -> str | None:
+        for n, d in devices.items():
+            if (role is not None and role in (n, d.get("role"))) or (
+                role is None and d["kind"] in kinds
+            ):
+                return d.get("station")
+        return None
+
+    process: list[dict[str, Any]] = []
+    at: str | None = None
+    for step in data["process"]:
+        if step["step"] == "move":
+            at = str(step["args"]["station"])
+        else:
+            where = station(step["device"])
+            if where and where != at:
+                process.append({"step": "move", "device": gantry, "args": {"station": where}})
+                at = where
+        process.append(step)
+    target = data.get("target_fidelity")
+    fid = next((f for f in data["fidelities"] if f["name"] == target), data["fidelities"][-1])
+    where = station(fid.get("device"), ROUTES.get(fid["route"]).instruments)
+    if where and where != at:
+        process.append({"step": "move", "device": gantry, "args": {"station": where}})
+    data["process"] = process
+    return data
+
+
+def campaign_data(
+    *,
+    budget: int | None = None,
+    anneal: bool = False,
+    devices: dict[str, dict[str, Any]] | None = None,
+    max_consecutive_failures: int | None = None,
+) -> dict[str, Any]:
+    """The demo campaign, optionally with another budget, an anneal (parameter and process
+    step), the moves a workcell with a gantry needs (``devices``) and another guard rail."""
     data = demo_data()
-    data["budget"] = budget
-    data["initial_design"] = min(int(data.get("initial_design", 4)), max(1, budget - 1))
+    if budget is not None:
+        data["budget"] = budget
+        data["initial_design"] = min(int(data.get("initial_design", 4)), max(1, budget - 1))
     if anneal:
-        data["parameters"].append(
-            {
-                "name": "anneal_temperature_c",
-                "type": "continuous",
-                "low": 60.0,
-                "high": 150.0,
-                "unit": "degC",
-            }
-        )
+        add_anneal(data, 60.0, 150.0)
+    if devices is not None:
+        add_moves(data, devices)
+    if max_consecutive_failures is not None:
+        data["max_consecutive_failures"] = max_consecutive_failures
+    return data
+
+
+def write_campaign(
+    path: Path,
+    *,
+    budget: int,
+    anneal: bool,
+    devices: dict[str, dict[str, Any]] | None = None,
+    max_consecutive_failures: int | None = None,
+) -> Path:
+    """The demo campaign with another budget, written to ``path`` (see :func:`campaign_data`):
+    with ``anneal``, an anneal temperature parameter and the anneal step that consumes it;
+    with ``devices``, the gantry moves between their stations."""
+    data = campaign_data(
+        budget=budget,
+        anneal=anneal,
+        devices=devices,
+        max_consecutive_failures=max_consecutive_failures,
+    )
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
 
@@ -299,7 +394,7 @@ def audit_campaign(db_url: str, campaign_id: int) -> dict[str, Any]:
     for e in exps:
         runs = store.runs(int(e.id))
         ok = [r for r in runs if r.plan_name in MEASUREMENT_PLANS and r.exit_status == "success"]
-        synth = [r for r in runs if r.plan_name == "synthesize"]
+        synth = [r for r in runs if r.plan_name in SYNTHESIS_PLANS]
         out["duplicate_measurement_runs"] += max(0, len(ok) - 1)
         out["duplicate_syntheses"] += max(0, len(synth) - 1)
         rows = by_exp.get(int(e.id), [])
@@ -595,7 +690,15 @@ def run_faults(
     tag = f"faults-{rate:g}"
     work = tmp / tag
     work.mkdir()
-    campaign = write_campaign(work / "campaign.yaml", budget=cfg.faults_budget, anneal=True)
+    # With the gantry carrying the sample between stations; the guard rail is lifted so the
+    # campaign runs to its budget however many experiments the faults fail in a row.
+    campaign = write_campaign(
+        work / "campaign.yaml",
+        budget=cfg.faults_budget,
+        anneal=True,
+        devices=FULL_DEVICES,
+        max_consecutive_failures=1000,
+    )
     db = f"sqlite:///{work / 'lab.db'}"
     host_log = work / "host-log.jsonl"
     world = SimulatedWorld(time_scale=cfg.time_scale, seed=cfg.seed)
@@ -1689,34 +1792,76 @@ def set_points_on_wire(kind: str, data: bytes, lim: Limits) -> list[dict[str, An
     return out
 
 
-def _odd_campaign() -> dict[str, Any]:
-    """The demo campaign with awkward, non-round safety limits and bounds at those limits."""
-    data = demo_data()
-    data["safety"] = {
-        "max_pump_rate_ul_min": 333.3333,
-        "max_dispense_volume_ul": 77.77777,
-        "max_temperature_c": 149.96,
-        "min_frequency_hz": 20.00004,
-        "max_frequency_hz": 1234567.891,
-        "max_ac_voltage_v": 0.123456,
-    }
-    for p in data["parameters"]:
-        if p["name"].endswith("_volume_ul"):
-            p["high"] = 77.77777
-        if p["name"].endswith("_rate_ul_min"):
-            p["high"] = 333.3333
-    data["parameters"].append(
-        {
-            "name": "anneal_temperature_c",
-            "type": "continuous",
-            "low": 30.0,
-            "high": 149.96,
-            "unit": "degC",
-        }
-    )
-    data["fidelities"][0].update(freq_min_hz=20.00004, freq_max_hz=1234567.891)
-    data["default_pump_rate_ul_min"] = 100.0
+ODD_SAFETY: dict[str, float] = {
+    "max_pump_rate_ul_min": 333.3333,
+    "max_dispense_volume_ul": 77.77777,
+    "max_temperature_c": 149.96,
+    "min_frequency_hz": 20.00004,
+    "max_frequency_hz": 1234567.891,
+    "max_ac_voltage_v": 0.123456,
+    "max_deposit_thickness_nm": 123.4567,
+}
+"""Awkward, non-round safety limits (to catch rounding past a limit)."""
+
+
+def _bound_args(data: dict[str, Any]) -> list[tuple[Any, dict[str, Any]]]:
+    """``(declared arguments, the file's argument mapping)`` of every process step and
+    fidelity route of a campaign mapping (from the step and route registries)."""
+    from lab.routes import ROUTES
+    from lab.steps import STEPS
+
+    out = [(STEPS.get(st["step"]).args, st.setdefault("args", {})) for st in data["process"]]
+    out += [
+        (ROUTES.get(f["route"]).options, f.setdefault("options", {})) for f in data["fidelities"]
+    ]
+    return out
+
+
+def _at_limits(data: dict[str, Any]) -> dict[str, Any]:
+    """Move every parameter bound to a capped argument up to that cap (its high bound; the
+    lowest cap when it feeds several), and
+    every constant above a cap (or below a floor) onto it, in the campaign's own units."""
+    from lab.units import convert, parse_quantity
+
+    safety = data["safety"]
+    params = {p["name"]: p for p in data["parameters"]}
+    caps: dict[str, float] = {}
+    for args, given in _bound_args(data):
+        for a in args:
+            if a.unit is None or a.limit is None or a.limit not in safety:
+                continue
+            hi = float(safety[a.limit])
+            lo = float(safety[a.floor]) if a.floor in safety else None
+            raw = given.get(a.name, a.default)
+            if isinstance(raw, str) and raw.startswith("$"):
+                p = params[raw[1:]]
+                cap = convert(hi, a.unit, p["unit"], p["name"])
+                caps[p["name"]] = p["high"] = min(caps.get(p["name"], cap), cap)
+                if lo is not None:
+                    p["low"] = max(p["low"], convert(lo, a.unit, p["unit"], p["name"]))
+                continue
+            value = parse_quantity(raw, a.unit, a.name)
+            if value > hi:
+                given[a.name] = f"{hi!r} {a.unit}"
+            elif lo is not None and value < lo:
+                given[a.name] = f"{lo!r} {a.unit}"
     return data
+
+
+def _odd_campaign() -> dict[str, Any]:
+    """The demo campaign (with the anneal) with awkward, non-round safety limits, every
+    parameter that feeds a capped step argument or route option reaching its cap, and no
+    constant of the process or the route options past a limit."""
+    data = demo_data()
+    data["safety"] = dict(ODD_SAFETY)
+    add_anneal(data, 30.0, ODD_SAFETY["max_temperature_c"])
+    data["fidelities"][0]["options"] = {
+        "freq_min": f"{ODD_SAFETY['min_frequency_hz']!r} Hz",
+        "freq_max": f"{ODD_SAFETY['max_frequency_hz']!r} Hz",
+        "points": 15,
+        "ac_voltage": "10 mV",
+    }
+    return _at_limits(data)
 
 
 def _draw(rng: Any, low: float, high: float, limit: float, p_bad: float = 0.3) -> float:
@@ -1809,6 +1954,7 @@ class _Proposals:
         self.spec = spec
         self.s = spec.safety
         self.inst = inst
+        self.workcell = workcell
         self.time_scale = workcell.time_scale
         self.RE = RunEngine({}, context_managers=[])
         self.roles = {p.role: p for p in inst.pumps.values()}
@@ -1833,62 +1979,74 @@ class _Proposals:
     def pump(self) -> Any:
         return self.roles[str(self.rng.choice(sorted(self.roles)))]
 
+    def context(self) -> Any:
+        """The step context ``run_experiment`` builds (limits, clock, stations)."""
+        from lab.flows import process_context
+
+        return process_context(self.spec, self.workcell)
+
+    def _move(self, device: Any) -> list[tuple[str, Any, Any, dict[str, Any]]]:
+        """A move of the sample to ``device``'s station (none without a gantry or station)."""
+        from lab.steps import STEPS
+
+        station = self.workcell.devices[device.name].station
+        if self.inst.gantry is None or not station:
+            return []
+        return [("move", STEPS.get("move"), self.inst.gantry, {"station": station})]
+
     # -- paths
     def campaign(self) -> None:
-        """A proposal in the campaign's terms: ``check_params``, then the plans."""
-        from lab.plans import characterize, sweep_frequencies, synthesize
+        """A proposal in the campaign's terms: ``check_params``, then the campaign's process
+        and its target route, built as ``run_experiment`` builds them."""
+        from lab.flows import values_of
+        from lab.plans import make_sample
 
-        limit_of = {
-            "volume_ul": self.s.max_dispense_volume_ul,
-            "rate_ul_min": self.s.max_pump_rate_ul_min,
-            "temperature_c": self.s.max_temperature_c,
-        }
+        spec = self.spec
         params: dict[str, float] = {}
-        for p in self.spec.continuous:
-            limit = next((v for k, v in limit_of.items() if p.name.endswith(k)), p.high)
+        for p in spec.continuous:
+            # The value that caps the parameter: its high bound, or the safety limit of the
+            # step arguments and route options bound to it (in its unit) when that is lower.
+            safe = spec.safe_range(p.name)[1]
+            limit = p.high if safe is None else min(p.high, safe)
             params[p.name] = _draw(self.rng, p.low, p.high, limit)
-        params.setdefault("anneal_temperature_c", self.temperature())
-        self.spec.check_params(params)  # what run_experiment does first
-        recipe = self.spec.recipe(params)
-        self.RE(
-            synthesize(
-                {r: self.roles[r] for r in recipe if r in self.roles},
-                recipe,
-                self.s,
-                anneal=self.spec.anneal(params),
-                hotplate=self.inst.hotplate,
-                gantry=self.inst.gantry,
-                time_scale=self.time_scale,
-            )
-        )
-        fid = self.spec.target
-        self.RE(
-            characterize(
-                self.inst.lcr, sweep_frequencies(fid.freq_min_hz, fid.freq_max_hz, 5), self.s
-            )
-        )
+        for c in spec.categorical:
+            params[c.name] = str(self.rng.choice(c.choices))
+        spec.check_params(params)  # what run_experiment does first
+        ctx = self.context()
+        steps = [
+            (where, kind, self.inst.device(st.device), values_of(bindings, params, spec))
+            for (where, kind, bindings), st in zip(spec.bound_steps(), spec.process, strict=True)
+        ]
+        self.RE(make_sample(steps, ctx))
+        where, route, bindings = spec.bound_route(spec.target)
+        values = values_of(bindings, params, spec)
+        if "points" in values:
+            values["points"] = min(int(values["points"]), 5)  # a short sweep
+        route.check_values(values, ctx, where)
+        route.configure(self.inst.lcr, values)
+        self.RE(route.plan(self.inst.lcr, values, ctx, {}))
 
     def plans(self) -> None:
         """The plans called directly with random set points (no campaign check first)."""
-        from lab.plans import characterize, measure_screening, synthesize
+        from lab.plans import characterize, make_sample, measure_screening
+        from lab.steps import STEPS
 
         r = self.rng.random()
         if r < 0.5:
-            recipe = {role: (self.volume(), self.rate()) for role in self.roles}
-            anneal = None
-            if self.rng.random() < 0.5:
-                anneal = (self.temperature(), float(self.rng.uniform(-1.0, 20.0)))
-            self.RE(
-                synthesize(
-                    self.roles,
-                    recipe,
-                    self.s,
-                    anneal=anneal,
-                    hotplate=self.inst.hotplate,
-                    gantry=self.inst.gantry,
-                    time_scale=self.time_scale,
-                )
-            )
+            steps: list[tuple[str, Any, Any, dict[str, Any]]] = []
+            for role, pump in sorted(self.roles.items()):
+                if not steps:
+                    steps += self._move(pump)
+                values = {"volume": self.volume(), "rate": self.rate()}
+                steps.append((f"dispense {role}", STEPS.get("dispense"), pump, values))
+            plate = self.inst.hotplate
+            if plate is not None and self.rng.random() < 0.5:
+                values = {
+                    "temperature": self.temperature(),
+                    "time": float(self.rng.uniform(-1.0, 20.0)),
+                }
+                steps += [*self._move(plate), ("anneal", STEPS.get("anneal"), plate, values)]
+            self.RE(make_sample(steps, self.context()))
         elif r < 0.75:
             self.RE(characterize(self.inst.lcr, [self.freq(), self.freq(), self.freq()], self.s))
         else:
@@ -1961,20 +2119,61 @@ class _Proposals:
             inst.gantry._driver.wait_idle(30.0)
 
 
+def limits_in_force(
+    workcell: Any, safety: Any, machine: tuple[tuple[float, float], ...]
+) -> dict[str, Limits]:
+    """The limits in force on each device of a workcell under a campaign's safety limits:
+    what its driver enforces (:func:`lab.instruments.limits_for`, the intersection of the
+    workcell file's ``limits:`` and the campaign's), else the driver's defaults."""
+    from drivers import IkaLimits, LcrLimits, PumpLimits, TravelLimits
+    from lab.instruments import limits_for
+
+    out: dict[str, Limits] = {}
+    for name, entry in workcell.devices.items():
+        lim = limits_for(name, entry, safety)
+        pump = lim if isinstance(lim, PumpLimits) else PumpLimits()
+        plate = lim if isinstance(lim, IkaLimits) else IkaLimits()
+        lcr = lim if isinstance(lim, LcrLimits) else LcrLimits()
+        travel = lim if isinstance(lim, TravelLimits) else TravelLimits()
+        out[name] = Limits(
+            max_rate_ul_min=pump.max_rate_ul_min,
+            max_volume_ul=pump.max_volume_ul,
+            max_temp_c=plate.max_temp_c,
+            max_speed_rpm=plate.max_speed_rpm,
+            min_freq_hz=lcr.min_frequency_hz,
+            max_freq_hz=lcr.max_frequency_hz,
+            max_volt_v=lcr.max_voltage_vrms,
+            travel=(travel.x, travel.y, travel.z),
+            machine_travel=machine,
+        )
+    return out
+
+
+def _constant_options(spec: Any) -> dict[str, Any]:
+    """The target route's options that are constants (a device setting such as the AC level
+    that the other paths than the campaign's then use)."""
+    _, _, bindings = spec.bound_route(spec.target)
+    return {n: b.constant for n, b in bindings.items() if b.param is None}
+
+
 def _run_unsafe(
     rng: Any, proposals: int, seed: int, time_scale: float, limits: tuple[str, ...]
 ) -> dict[str, Any]:
-    from drivers import IkaLimits, TravelLimits
     from lab.devices import connect_workcell
     from lab.spec import parse_campaign
-    from lab.workcell import load_workcell
+    from lab.workcell import check_campaign, load_workcell
     from simulators.workcell import FULL_DEVICES, SimulatedWorkcell
     from simulators.world import SimulatedWorld
 
-    all_specs = {"demo_limits": demo_data, "odd_limits": _odd_campaign}
-    specs = {label: parse_campaign(all_specs[label](), label) for label in limits}
+    # Both campaigns anneal and carry the sample between the stations of the full workcell.
+    all_specs = {"demo_limits": lambda: campaign_data(anneal=True), "odd_limits": _odd_campaign}
+    specs = {
+        label: parse_campaign(add_moves(all_specs[label](), FULL_DEVICES), label)
+        for label in limits
+    }
     outcomes: Counter[str] = Counter()
     by_path: Counter[str] = Counter()
+    by_path_outcome: Counter[str] = Counter()
     set_points: list[dict[str, Any]] = []
     unexpected: list[str] = []
     t0 = time.monotonic()
@@ -1988,37 +2187,27 @@ def _run_unsafe(
         workcell = load_workcell(cell.write_workcell(Path(tmp) / "workcell.yaml"))
         machine = tuple((-float(cell.sims["gantry"].settings[130 + i]), 0.0) for i in range(3))
         for label, spec in specs.items():
+            check_campaign(spec, workcell, label)  # what a launch checks first
             s = spec.safety
-            travel = TravelLimits()
-            lim = Limits(
-                max_rate_ul_min=s.max_pump_rate_ul_min,
-                max_volume_ul=s.max_dispense_volume_ul,
-                max_temp_c=s.max_temperature_c,
-                max_speed_rpm=IkaLimits().max_speed_rpm,
-                min_freq_hz=s.min_frequency_hz,
-                max_freq_hz=s.max_frequency_hz,
-                max_volt_v=s.max_ac_voltage_v,
-                travel=(travel.x, travel.y, travel.z),
-                machine_travel=machine,
-            )
+            lim = limits_in_force(workcell, s, machine)
             starts = {n: len(t.data) for n, t in taps.items()}
-            with connect_workcell(
-                workcell, s, diameter_mm=spec.syringe_diameter_mm, ac_voltage_v=spec.ac_voltage_v
-            ) as inst:
+            with connect_workcell(workcell, s, spec=spec) as inst:
+                ac = _constant_options(spec).get("ac_voltage")
+                if ac is not None and inst.lcr is not None:
+                    inst.lcr.ac_voltage_v = float(ac)
                 gen = _Proposals(rng, spec, inst, workcell)
                 for _ in range(max(1, proposals // len(specs))):
                     path = str(rng.choice(_Proposals.PATHS))
                     by_path[path] += 1
                     try:
                         getattr(gen, path)()
-                        outcomes["executed"] += 1
+                        outcome = "executed"
                     except Exception as exc:  # noqa: BLE001 - classified
-                        if _refused(exc):
-                            outcomes["refused"] += 1
-                        else:
-                            outcomes["failed"] += 1
-                            if len(unexpected) < 20:
-                                unexpected.append(f"{label}/{path}: {type(exc).__name__}: {exc}")
+                        outcome = "refused" if _refused(exc) else "failed"
+                        if outcome == "failed" and len(unexpected) < 20:
+                            unexpected.append(f"{label}/{path}: {type(exc).__name__}: {exc}")
+                    outcomes[outcome] += 1
+                    by_path_outcome[f"{path}/{outcome}"] += 1
                     _recover_gantry(inst.gantry)
                 with contextlib.suppress(Exception):
                     inst.hotplate._driver.stop_heating()
@@ -2026,7 +2215,7 @@ def _run_unsafe(
             # hang-up; reopening a 7E1 port at once can fail (termios.error 22).
             time.sleep(0.3)
             for name, tap in taps.items():
-                for sp in set_points_on_wire(kinds[name], tap.data[starts[name] :], lim):
+                for sp in set_points_on_wire(kinds[name], tap.data[starts[name] :], lim[name]):
                     set_points.append({**sp, "device": name, "limits": label})
     bad = [sp for sp in set_points if not sp["ok"]]
     outside_machine = [sp for sp in set_points if sp.get("in_machine_travel") is False]
@@ -2037,6 +2226,7 @@ def _run_unsafe(
         "proposals": sum(by_path.values()),
         "by_path": dict(by_path),
         "outcomes": dict(outcomes),
+        "outcomes_by_path": dict(sorted(by_path_outcome.items())),
         "set_points_on_wire": len(set_points),
         "set_points_by_kind": dict(Counter(sp["what"] for sp in set_points)),
         "outside_machine_travel": len(outside_machine),

@@ -226,13 +226,13 @@ def simulated_devices(spec: Any | None = None) -> dict[str, dict[str, Any]]:
     moves the sample), so a campaign without moves runs on a bench whose instruments share
     one work position.
     """
-    from lab.materials import modifiers
+    from lab.instruments import INSTRUMENTS
     from lab.routes import ROUTES
     from simulators.workcell import FULL_DEVICES
 
-    films = {i + 1: m for i, m in enumerate([*modifiers(), "Li"])}
     devices = {**FULL_DEVICES}
-    devices["deposition"] = {"kind": "sqc310", "station": "deposition", "films": films}
+    for kind in INSTRUMENTS:
+        devices.update(INSTRUMENTS.get(kind).simulated_devices())
     if spec is None:
         return devices
     wanted = set()

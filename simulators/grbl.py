@@ -56,6 +56,13 @@ Quirks reproduced:
     * Feed hold decelerates instantly: the state is ``Hold:0`` at once.
     * A ``busy`` fault is a hard-limit trip: ``ALARM:1`` and ``[MSG:Reset to continue]``
       instead of the line's response.
+
+World: the gantry's carrier holds the current sample. ``stations`` (name → machine
+coordinates, mm) are given to the world at construction; the world hears
+``gantry_moved(None)`` when motion starts (a move queued while idle, a resume) and
+``gantry_moved(position)`` when it stops: the machine position at the simulated instant the last
+block ends (the world steps the other devices to that instant first, see :meth:`next_event`),
+where a feed hold or a reset stopped it, or the origin at power-on.
 """
 
 from __future__ import annotations
@@ -149,6 +156,9 @@ class GrblSim(DeviceSim):
         faults: Fault settings or injector.
         seed: Seed of the device's own generator (unused by the physics).
         settings: Initial overrides of the ``$`` settings (e.g. ``{22: 1, 20: 1}``).
+        stations: Deck stations, name → ``[x, y, z]`` machine coordinates in mm, defined in the
+            world (instruments with a ``station`` then act only on a sample there).
+        station: Unused by the gantry (every simulator accepts it).
     """
 
     def __init__(
@@ -158,8 +168,13 @@ class GrblSim(DeviceSim):
         faults: FaultConfig | FaultInjector | None = None,
         seed: int | None = None,
         settings: dict[int, float] | None = None,
+        stations: dict[str, list[float]] | None = None,
+        station: str | None = None,
     ) -> None:
-        super().__init__(world, faults=faults, seed=seed, seed_parts=("grbl",))
+        super().__init__(world, faults=faults, seed=seed, seed_parts=("grbl",), station=station)
+        self.stations = {name: tuple(map(float, xyz)) for name, xyz in (stations or {}).items()}
+        if stations is not None:
+            world.define_stations(self.stations)
         self.settings = dict(DEFAULT_SETTINGS)
         self.settings.update({int(k): float(v) for k, v in (settings or {}).items()})
         self._restore_offsets()
@@ -182,6 +197,13 @@ class GrblSim(DeviceSim):
         self.alarm_locked = bool(self.settings[22])
         self.sleeping = False
         self._reset_runtime()
+        self._report(self.mpos)
+
+    def _report(self, position: list[float] | None) -> None:
+        """Tell the world where the gantry (and the sample it carries) stopped, or None."""
+        self.world.gantry_moved(
+            None if position is None else (position[0], position[1], position[2])
+        )
 
     def _reset_runtime(self) -> None:
         """What a soft reset clears: motion, buffers, parser modes (position is kept)."""
@@ -253,6 +275,13 @@ class GrblSim(DeviceSim):
                     self.homing = False
                     self.homed = True
                     self.alarm_locked = False
+                self._report(self.mpos)
+
+    def next_event(self) -> float | None:
+        """End of the running block (the world steps every device to it), or None."""
+        if self.held or not self.queue:
+            return None
+        return self._seg_t0 + self.queue[0].duration
 
     def position(self, now: float) -> list[float]:
         """Machine position at simulated time ``now``, mm."""
@@ -271,6 +300,7 @@ class GrblSim(DeviceSim):
         self.homing = False
         self._seg_t0 = self._idle_since = now
         self.parser_pos = list(self.mpos)
+        self._report(self.mpos)
 
     def _duration(self, start: list[float], target: list[float], feed: float | None) -> float:
         """Seconds for a straight move; ``feed`` mm/min (None = rapid), axes capped by $11x."""
@@ -284,11 +314,14 @@ class GrblSim(DeviceSim):
         self.parser_pos = list(target)
         if self.check_mode or duration <= 0:
             return
-        if not self.queue:
+        starting = not self.queue
+        if starting:
             self._seg_t0 = now
         distance = math.dist(self.queue[-1].target if self.queue else self.mpos, target)
         end = (target[0], target[1], target[2])
         self.queue.append(_Block(end, duration, distance / duration * 60.0, jog))
+        if starting and not self.held:
+            self._report(None)
 
     def _within_travel(self, target: list[float]) -> bool:
         return all(-self.settings[130 + i] - 1e-6 <= v <= 1e-6 for i, v in enumerate(target))
@@ -358,6 +391,7 @@ class GrblSim(DeviceSim):
                     full = self._duration(self.mpos, list(block.target), block.feed)
                     block.duration = max(remaining, full)
                 self.held = True
+                self._report(self.mpos)
             return b""
         if byte == ord("~"):
             if self.held:
@@ -365,6 +399,8 @@ class GrblSim(DeviceSim):
                 self._seg_t0 = now
                 if not self.queue:
                     self._idle_since = now
+                else:
+                    self._report(None)
             return b""
         if byte == 0x85 and self.queue and self.queue[0].jog:
             self._stop_motion(now)

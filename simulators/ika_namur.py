@@ -74,6 +74,7 @@ class IkaNamurSim(DeviceSim):
         out_of_range: ``"ignore"`` or ``"clamp"`` out-of-range set points.
         echo_format: Format of the echo of ``@`` commands.
         start_resets_setpoint: Reproduce ``START_1`` resetting the set point to 0 °C.
+        station: Deck station of the plate (None: it heats the sample wherever it is).
     """
 
     def __init__(
@@ -91,8 +92,9 @@ class IkaNamurSim(DeviceSim):
         out_of_range: str = "ignore",
         echo_format: str = "{value}",
         start_resets_setpoint: bool = False,
+        station: str | None = None,
     ) -> None:
-        super().__init__(world, faults=faults, seed=seed, seed_parts=(name,))
+        super().__init__(world, faults=faults, seed=seed, seed_parts=(name,), station=station)
         if out_of_range not in ("ignore", "clamp"):
             raise ValueError("out_of_range must be 'ignore' or 'clamp'")
         self.name = name
@@ -155,7 +157,7 @@ class IkaNamurSim(DeviceSim):
         )
         if abs(self.speed_rpm - speed_target) < 0.5:
             self.speed_rpm = speed_target
-        self.world.anneal(0.5 * (probe_start + self.probe_c), dt)
+        self.world.anneal(0.5 * (probe_start + self.probe_c), dt, station=self.station)
 
     def _check_watchdog(self) -> None:
         if self.watchdog is None or self.watchdog_tripped:

@@ -73,6 +73,8 @@ class MtSicsSim(DeviceSim):
         balance_type: Type text of ``I2`` (model and capacity).
         serial_number: ``I4`` serial number.
         announce_on_connect: Send ``I4 A "<SNR>"`` when the host opens the port.
+        station: Deck station of the pan (None: it weighs the sample wherever it is; elsewhere
+            the pan is empty).
     """
 
     def __init__(
@@ -88,8 +90,11 @@ class MtSicsSim(DeviceSim):
         balance_type: str = "XS204 Excellence 220.0090 g",
         serial_number: str = "1126493049",
         announce_on_connect: bool = False,
+        station: str | None = None,
     ) -> None:
-        super().__init__(world, faults=faults, seed=seed, seed_parts=(serial_number,))
+        super().__init__(
+            world, faults=faults, seed=seed, seed_parts=(serial_number,), station=station
+        )
         self.settle_time_s = settle_time_s
         self.stability_timeout_s = stability_timeout_s
         self.capacity_g = capacity_g
@@ -104,12 +109,12 @@ class MtSicsSim(DeviceSim):
     # -- weighing ------------------------------------------------------------------------------
     def _unstable_for(self) -> float:
         """Simulated seconds until the reading is stable (0 when stable). Under the lock."""
-        since = self.world.sim_time() - self.world.last_mass_change()
+        since = self.world.sim_time() - self.world.last_mass_change(station=self.station)
         return max(0.0, self.settle_time_s - since)
 
     def _gross(self) -> float:
         """Gross reading, g: pan load, drift, noise and the settling wobble. Under the lock."""
-        load = self.world.mass_on_balance_g() + self.faults.drift
+        load = self.world.mass_on_balance_g(station=self.station) + self.faults.drift
         wobble = self._unstable_for()
         noise = 3e-5 + 2e-3 * wobble / max(self.settle_time_s, 1e-9)
         return load + noise * float(self.rng.standard_normal())

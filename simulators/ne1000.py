@@ -143,6 +143,7 @@ class NE1000Sim(DeviceSim):
         seed: Seed of the pump's own errors; derived from the world's seed, role and address
             when None.
         diameter_mm: Power-on syringe diameter, mm.
+        station: Deck station the pump dispenses at (None: wherever the sample is).
     """
 
     def __init__(
@@ -155,8 +156,11 @@ class NE1000Sim(DeviceSim):
         faults: FaultConfig | FaultInjector | None = None,
         seed: int | None = None,
         diameter_mm: float = 26.59,
+        station: str | None = None,
     ) -> None:
-        super().__init__(world, faults=faults, seed=seed, seed_parts=(role, address))
+        super().__init__(
+            world, faults=faults, seed=seed, seed_parts=(role, address), station=station
+        )
         if not 0 <= address <= 99:
             raise ValueError(f"pump address must be 0-99, got {address}")
         self.role = role
@@ -221,7 +225,12 @@ class NE1000Sim(DeviceSim):
             self._remaining_ul -= volume
         if infusing and volume > 0:
             noise = float(self.rng.standard_normal()) * (0.002 * volume + 0.01)
-            self.world.dispense(self.role, max(0.0, volume * self.gain + noise), self._seg_rate)
+            self.world.dispense(
+                self.role,
+                max(0.0, volume * self.gain + noise),
+                self._seg_rate,
+                station=self.station,
+            )
         self.phase = next_phase
         self._seg_start = now
         if next_phase == "S":

@@ -194,6 +194,8 @@ class ScpiLcrSim(DeviceSim):
         seed: Seed of the meter's own generator (unused by the physics; kept for symmetry).
         trg_returns_data: Whether ``*TRG`` also returns the measurement like ``:FETC?``.
         idn: The ``*IDN?`` reply.
+        station: Deck station of the probes (None: it measures the sample wherever it is;
+            elsewhere it measures an open circuit).
     """
 
     def __init__(
@@ -204,8 +206,9 @@ class ScpiLcrSim(DeviceSim):
         seed: int | None = None,
         trg_returns_data: bool = False,
         idn: str = IDN,
+        station: str | None = None,
     ) -> None:
-        super().__init__(world, faults=faults, seed=seed, seed_parts=("lcr",))
+        super().__init__(world, faults=faults, seed=seed, seed_parts=("lcr",), station=station)
         self.trg_returns_data = trg_returns_data
         self.idn = idn
         self._buffer = bytearray()
@@ -253,7 +256,9 @@ class ScpiLcrSim(DeviceSim):
 
     # -- measurement ------------------------------------------------------------------------
     def _measure(self) -> None:
-        z = self.world.impedance(self.frequency_hz) * (1.0 + self.faults.drift)
+        z = self.world.impedance(self.frequency_hz, station=self.station) * (
+            1.0 + self.faults.drift
+        )
         self.last_z = z
         a, b = self._compute(z)
         self.data = (a, b, 0)
@@ -294,7 +299,7 @@ class ScpiLcrSim(DeviceSim):
         if second == "RS":
             return primary, r
         if second == "RD":
-            return primary, self.world.impedance(0.0).real
+            return primary, self.world.impedance(0.0, station=self.station).real
         raise AssertionError(fn)
 
     def _fetch(self) -> str:

@@ -1,14 +1,14 @@
 """A simulated workcell: several simulated instruments over one world, each on its own port.
 
-Serial instruments (``ne1000``, ``ika_namur``, ``mt_sics``, ``grbl``) are served on new
+Serial instruments (``ne1000``, ``ika_namur``, ``mt_sics``, ``grbl``, ``sqc310``) are served on new
 pseudo-terminals (``/dev/pts/N``), the LCR meter (``scpi_lcr``) on ``127.0.0.1`` with an ephemeral
 TCP port (``socket://127.0.0.1:PORT``). The device entries use the workcell-file format::
 
     {kind: ne1000, role: precursor, address: 0, faults: {rate: 0.05, seed: 3}}
 
 ``url`` in the input is ignored and replaced by the real one. Keys that match a keyword of the
-simulator's constructor (``role``, ``address``, ``volume_error``, ``trg_returns_data``...) are
-passed to it; ``faults`` (a mapping of :class:`~simulators.faults.FaultConfig` fields) overrides
+simulator's constructor (``role``, ``address``, ``station``, the gantry's ``stations``,
+``volume_error``, ``trg_returns_data``...) are passed to it (and kept in the file written); ``faults`` (a mapping of :class:`~simulators.faults.FaultConfig` fields) overrides
 the workcell-wide ``faults_rate`` for that device; other keys are kept and written back.
 """
 
@@ -35,6 +35,7 @@ SIMULATORS: dict[str, tuple[str, str]] = {
     "ika_namur": ("simulators.ika_namur", "IkaNamurSim"),
     "mt_sics": ("simulators.mt_sics", "MtSicsSim"),
     "grbl": ("simulators.grbl", "GrblSim"),
+    "sqc310": ("simulators.sqc310", "Sqc310Sim"),
 }
 """Device kind → (module, class) of its simulator."""
 
@@ -49,24 +50,27 @@ DEMO_DEVICES: dict[str, dict[str, Any]] = {
 """The demo campaign's instruments: two pumps and the impedance meter."""
 
 FULL_DEVICES: dict[str, dict[str, Any]] = {
-    "pump_precursor": {"kind": "ne1000", "role": "precursor", "address": 0},
-    "pump_solvent": {"kind": "ne1000", "role": "solvent", "address": 0},
-    "hotplate": {"kind": "ika_namur"},
-    "balance": {"kind": "mt_sics"},
+    "pump_precursor": {"kind": "ne1000", "role": "precursor", "address": 0, "station": "dispense"},
+    "pump_solvent": {"kind": "ne1000", "role": "solvent", "address": 0, "station": "dispense"},
+    "hotplate": {"kind": "ika_namur", "station": "hotplate"},
+    "balance": {"kind": "mt_sics", "station": "balance"},
     "gantry": {
         "kind": "grbl",
         # Deck stations in machine coordinates (GRBL's machine space is negative), mm.
         "stations": {
             "rack": [-20.0, -20.0, 0.0],
             "dispense": [-60.0, -40.0, 0.0],
+            "deposition": [-85.0, -40.0, 0.0],
             "hotplate": [-110.0, -40.0, 0.0],
             "balance": [-150.0, -40.0, 0.0],
             "lcr": [-180.0, -40.0, 0.0],
         },
     },
-    "lcr": {"kind": "scpi_lcr"},
+    "lcr": {"kind": "scpi_lcr", "station": "lcr"},
 }
-"""Every kind of instrument of the simulated workcell."""
+"""Every kind of instrument of the simulated workcell. The gantry carries the sample between
+the stations; each instrument acts only on a sample at its ``station`` (see
+:mod:`simulators.world`)."""
 
 
 def simulator_class(kind: str) -> type[DeviceSim]:
@@ -152,6 +156,11 @@ class SimulatedWorkcell:
                     server = PtyServer(sim, name=name)
                     entry["url"] = server.start()
                 self.servers[name] = server
+            stations = self.world.stations
+            unknown = {n: s.station for n, s in self.sims.items() if s.station is not None}
+            unknown = {n: s for n, s in unknown.items() if stations and s not in stations}
+            if unknown:
+                raise ValueError(f"devices at undefined stations {unknown}; {sorted(stations)}")
         except BaseException:
             self.stop()
             raise

@@ -64,6 +64,11 @@ class InstrumentKind:
         default_timeout_s: Smallest reply time-out used for it, s.
     """
 
+    def simulated_devices(self) -> dict[str, dict[str, Any]]:
+        """Device entries this kind adds to the simulated bench beyond the simulators' own
+        set (``simulators.workcell.FULL_DEVICES``), by device name."""
+        return {}
+
     name: str = ""
     doc: str = ""
     limits_type: type | None = None

@@ -157,6 +157,14 @@ class Sqc310Kind(InstrumentKind):
     limits_type = DepositionLimits
     simulator = "simulators.sqc310:Sqc310Sim"
 
+    def simulated_devices(self) -> dict[str, dict[str, Any]]:
+        """The simulated bench's deposition controller: one film per library material, and
+        Li (film 26) for contacts, at the ``deposition`` station."""
+        from lab.materials import modifiers
+
+        films = {i + 1: m for i, m in enumerate([*modifiers(), "Li"])}
+        return {"deposition": {"kind": self.name, "station": "deposition", "films": films}}
+
     def open(self, entry: DeviceEntry, limits: Any | None, **kw: Any) -> Any:
         """An :class:`drivers.Sqc310`."""
         return Sqc310(entry.url, limits=limits, **kw)

@@ -6,6 +6,9 @@
   fake port): only typed errors, no hang;
 * random proposals, many out of limits, through the campaign checks, plans, devices and
   drivers put no set point outside the limits on the simulators' wire;
+* the benchmark's campaign files follow the process layer: an anneal is a parameter and the
+  process step that consumes it, a gantry workcell gets the moves between stations, and the
+  awkward limits are reached by the parameters the process caps with no constant past them;
 * the benchmark's own counters are not vacuous: its wire parser, lost/duplicate audit and
   fault classification catch what they should.
 """
@@ -126,6 +129,8 @@ def test_no_out_of_limit_set_point_reaches_the_wire() -> None:
     assert result["outcomes"].get("refused", 0) > 10  # many proposals were out of limits
     assert result["outcomes"].get("executed", 0) > 10  # and many reached the instruments
     assert result["outcomes"].get("failed", 0) == 0, result["_details"]["unexpected_failures"]
+    by_path = result["outcomes_by_path"]
+    assert by_path.get("campaign/executed", 0) > 0, by_path  # whole processes were made
     kinds = result["set_points_by_kind"]
     for what in ("pump rate uL/min", "pump volume uL", "hotplate set point degC"):
         assert kinds.get(what, 0) > 0, kinds
@@ -177,6 +182,82 @@ def test_set_points_are_not_rounded_past_the_limits(case: str) -> None:
     points = rel.set_points_on_wire(kind, data, lim)
     assert points, data
     assert all(p["ok"] for p in points), points
+
+
+# ------------------------------------------------------------------------------ campaign files
+
+
+def _steps(data: dict) -> list[tuple[str, dict]]:
+    return [(st["step"], st.get("args", {})) for st in data["process"]]
+
+
+def test_anneal_adds_the_parameter_and_the_process_step(tmp_path: Path) -> None:
+    import yaml
+
+    from lab.spec import load_campaign
+    from lab.workcell import check_campaign, parse_workcell
+    from simulators.workcell import DEMO_DEVICES, FULL_DEVICES
+
+    plain = load_campaign(rel.write_campaign(tmp_path / "a.yaml", budget=3, anneal=False))
+    assert "anneal_temperature_c" not in plain.parameter_names
+    assert all(st.step != "anneal" for st in plain.process)
+    path = rel.write_campaign(tmp_path / "b.yaml", budget=3, anneal=True)
+    spec = load_campaign(path)
+    assert spec.budget == 3 and spec.initial_design <= 2
+    assert spec.bound_parameter("anneal", "temperature") == "anneal_temperature_c"
+    assert [st.device for st in spec.process if st.step == "anneal"] == ["hotplate"]
+    assert yaml.safe_load(path.read_text())["process"][-1]["args"]["time"] == "10 min"
+
+    # The console's in-process simulated workcell starts the hotplate only for such a step.
+    from lab.console import simulated_devices
+
+    assert "hotplate" in simulated_devices(spec)
+    assert "hotplate" not in simulated_devices(plain)
+
+    # On the full workcell (a gantry carrying the sample) the moves put each step, and the
+    # measurement, at its device's station; the demo workcell needs none.
+    url = {"url": "socket://127.0.0.1:1"}
+    full = parse_workcell({"devices": {n: {**d, **url} for n, d in FULL_DEVICES.items()}})
+    moved = load_campaign(
+        rel.write_campaign(tmp_path / "c.yaml", budget=3, anneal=True, devices=FULL_DEVICES)
+    )
+    check_campaign(moved, full)
+    stations = [st.args["station"] for st in moved.process if st.step == "move"]
+    assert stations == ["dispense", "hotplate", "lcr"]
+    demo = parse_workcell({"devices": {n: {**d, **url} for n, d in DEMO_DEVICES.items()}})
+    check_campaign(plain, demo)
+    assert rel.campaign_data(devices=DEMO_DEVICES)["process"] == rel.demo_data()["process"]
+
+
+def test_odd_campaign_reaches_its_limits_and_no_constant_exceeds_them() -> None:
+    from lab.spec import parse_campaign
+
+    data = rel._odd_campaign()
+    spec = parse_campaign(data, "odd")  # every constant and bound within the safety limits
+    s = spec.safety
+    assert s.max_pump_rate_ul_min == 333.3333 and s.max_temperature_c == 149.96
+    assert "default_pump_rate_ul_min" not in data and "ac_voltage_v" not in data
+    assert all("freq_min_hz" not in f and "freq_max_hz" not in f for f in data["fidelities"])
+    # Each parameter that feeds a capped argument reaches the cap (found from the process).
+    for p in spec.continuous:
+        _, high = spec.safe_range(p.name)
+        assert high is not None and p.high == pytest.approx(high), p.name
+    assert spec.bound_parameter("anneal", "temperature") == "anneal_temperature_c"
+    options = spec.bound_route(spec.target)[2]
+    assert options["freq_min"].constant == pytest.approx(s.min_frequency_hz)
+    assert options["freq_max"].constant == pytest.approx(s.max_frequency_hz)
+
+
+def test_constants_past_a_limit_are_brought_onto_it() -> None:
+    data = rel.demo_data()
+    data["safety"] = {**data["safety"], "max_pump_rate_ul_min": 50.0, "min_frequency_hz": 100.0}
+    data["process"][1]["args"]["rate"] = "0.2 mL/min"
+    data["fidelities"][0]["options"]["freq_min"] = "20 Hz"
+    rel._at_limits(data)
+    assert data["process"][1]["args"]["rate"] == "50.0 uL/min"
+    assert data["fidelities"][0]["options"]["freq_min"] == "100.0 Hz"
+    rate = next(p for p in data["parameters"] if p["name"] == "precursor_rate_ul_min")
+    assert rate["high"] == 50.0  # the parameter bound to the capped rate reaches the cap
 
 
 # ------------------------------------------------------------------------------ the counters
@@ -264,8 +345,8 @@ def test_store_audit_counts_lost_duplicated_and_corrupted(tmp_path: Path) -> Non
     for exp_id in ids:
         store.transition(exp_id, ExperimentState.RUNNING)
     a, b, c, d, e, f = ids
-    run(a, "a-s1", "synthesize", [])
-    run(a, "a-s2", "synthesize", [])  # the sample made twice: duplicated
+    run(a, "a-s1", "make_sample", [])
+    run(a, "a-s2", "make_sample", [])  # the sample made twice: duplicated
     run(a, "a", "characterize", good)
     measure(a, "a")
     run(b, "b", "characterize", good)  # measured, never analysed: lost
