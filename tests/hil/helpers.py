@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from drivers import NE1000, Grbl, IkaHotplate, MtSicsBalance, ScpiLcr
+from drivers import NE1000, Grbl, IkaHotplate, MtSicsBalance, ScpiLcr, Sqc310
 from simulators.faults import FaultConfig, FaultInjector
 from simulators.workcell import SimulatedWorkcell
 from simulators.world import SimulatedWorld
@@ -41,6 +41,7 @@ DRIVERS: dict[str, type] = {
     "mt_sics": MtSicsBalance,
     "grbl": Grbl,
     "scpi_lcr": ScpiLcr,
+    "sqc310": Sqc310,
 }
 
 
