@@ -307,13 +307,14 @@ def _run_campaign(
     from lab.workcell import lease_ttl, load_workcell
 
     if workcell is not None:
-        from lab.instruments import check_kinds
+        from lab.instruments import check_kinds, check_limits
         from lab.workcell import check_campaign
 
         wc = load_workcell(workcell)
         wc.lease_ttl()
         check_kinds(wc, str(workcell))
         check_campaign(spec, wc, str(workcell))  # before anything is written
+        check_limits(spec, wc, str(workcell))
     else:
         lease_ttl()  # a bad $LAB_LEASE_TTL_S is a user error before anything starts
     sim = (

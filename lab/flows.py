@@ -656,7 +656,7 @@ def campaign_flow(
         The campaign id.
     """
     configure_threads()
-    from lab.instruments import check_kinds
+    from lab.instruments import check_kinds, check_limits
 
     workcell = load_workcell(workcell_path)
     workcell.lease_ttl()  # fail early with a clear message
@@ -666,6 +666,7 @@ def campaign_flow(
             raise LabError("give a campaign file, or a campaign id to resume")
         spec = load_campaign(campaign_path)
         check_campaign(spec, workcell, workcell_path)  # before anything is written
+        check_limits(spec, workcell, workcell_path)
     store = store_for(db_url)
     if campaign_id is None:
         budget = float(budget if budget is not None else spec.budget)

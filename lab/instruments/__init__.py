@@ -25,7 +25,7 @@ from lab.instruments._base import DeviceContext, InstrumentKind, intersect_limit
 from lab.registry import Registry, discover
 
 if TYPE_CHECKING:
-    from lab.spec import SafetyLimits
+    from lab.spec import Campaign, SafetyLimits
     from lab.workcell import DeviceEntry, Workcell
 
 INSTRUMENTS: Registry[InstrumentKind] = Registry("instrument kind")
@@ -40,6 +40,7 @@ __all__ = [
     "InstrumentKind",
     "check_device",
     "check_kinds",
+    "check_limits",
     "check_workcell",
     "device_limits",
     "limits_for",
@@ -57,14 +58,16 @@ def device_limits(name: str, entry: DeviceEntry) -> Any | None:
 
 
 def limits_for(name: str, entry: DeviceEntry, safety: SafetyLimits | None) -> Any | None:
-    """Limits in force on a device: its workcell ``limits:`` intersected with the campaign's.
+    """Limits in force on a device: the instrument's own range (its driver's default limits),
+    its workcell ``limits:`` and the campaign's safety limits, intersected.
 
     Raises:
         SpecError: If the two leave no safe range.
     """
     kind = INSTRUMENTS.get(entry.kind)
     campaign = None if safety is None else kind.limits_from_safety(safety)
-    return intersect_limits(kind.limits_from_entry(name, entry), campaign)
+    own = None if kind.limits_type is None else kind.limits_type()  # what the instrument can do
+    return intersect_limits(intersect_limits(own, kind.limits_from_entry(name, entry)), campaign)
 
 
 def open_driver(name: str, entry: DeviceEntry, limits: Any | None = None) -> Any:
@@ -128,8 +131,6 @@ def check_workcell(workcell: Workcell) -> dict[str, CheckResult]:
     return {name: check_device(name, entry) for name, entry in workcell.devices.items()}
 
 
-
-
 def check_kinds(workcell: Workcell, source: str = "workcell") -> None:
     """Refuse a workcell file naming a device kind no instrument module registers.
 
@@ -144,3 +145,35 @@ def check_kinds(workcell: Workcell, source: str = "workcell") -> None:
                 f"{source}: devices.{name}.kind: unknown instrument kind '{entry.kind}'; "
                 f"registered: {', '.join(INSTRUMENTS.names())}"
             )
+
+
+def check_limits(spec: Campaign, workcell: Workcell, source: str = "workcell") -> None:
+    """Refuse, at launch, a process step whose values can exceed the limits in force on its
+    device (:func:`limits_for`), naming the step, the device and the limit.
+
+    Raises:
+        SpecError: For the first such step argument.
+    """
+    from lab.errors import SpecError
+
+    for step, (where, kind, bindings) in zip(spec.process, spec.bound_steps(), strict=True):
+        name = workcell.resolve(step.device)
+        if name is None:
+            continue  # check_campaign names the missing device
+        limits = limits_for(name, workcell.devices[name], spec.safety)
+        for a in kind.args:
+            if a.device_limit is None or limits is None or not a.numeric:
+                continue
+            cap = getattr(limits, a.device_limit, None)
+            _, hi = bindings[a.name].domain(spec)
+            if cap is not None and hi > cap + 1e-9 * max(1.0, abs(cap)):
+                raise SpecError(
+                    f"{where}.{a.name}: can reach {hi:g} {a.unit}, above what '{name}' allows "
+                    f"({entry_kind(workcell, name)} limit {a.device_limit}={cap:g} {a.unit}, the "
+                    f"instrument's range and {source}'s limits): lower the parameter's bound"
+                )
+
+
+def entry_kind(workcell: Workcell, name: str) -> str:
+    """The kind of a workcell device."""
+    return workcell.devices[name].kind

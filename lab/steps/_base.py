@@ -46,6 +46,8 @@ class Arg:
         limit: Field of :class:`~lab.spec.SafetyLimits` that caps the value (same unit).
         floor: Field of :class:`~lab.spec.SafetyLimits` the value may not go below.
         integer: The value is a whole number (a count).
+        device_limit: Field of the instrument's limits type that caps the value in the
+            instrument's own limits (same unit), checked at launch against the limits in force.
     """
 
     name: str
@@ -57,6 +59,7 @@ class Arg:
     limit: str | None = None
     floor: str | None = None
     integer: bool = False
+    device_limit: str | None = None
 
     @property
     def numeric(self) -> bool:

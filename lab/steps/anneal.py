@@ -15,7 +15,14 @@ class Anneal(StepKind):
     doc = "the hotplate holds the sample at a temperature for a time"
     instruments = ("ika_namur",)
     args = (
-        Arg("temperature", "degC", "set point", above=0.0, limit="max_temperature_c"),
+        Arg(
+            "temperature",
+            "degC",
+            "set point",
+            above=0.0,
+            limit="max_temperature_c",
+            device_limit="max_temp_c",
+        ),
         Arg("time", "min", "hold at the set point", default=10.0, at_least=0.0),
     )
 

@@ -27,7 +27,14 @@ class Deposit(StepKind):
     instruments = ("sqc310",)
     args = (
         Arg("material", None, "material to deposit (a film loaded on the controller)"),
-        Arg("thickness", "nm", "final thickness", above=0.0, limit="max_deposit_thickness_nm"),
+        Arg(
+            "thickness",
+            "nm",
+            "final thickness",
+            above=0.0,
+            limit="max_deposit_thickness_nm",
+            device_limit="max_thickness_nm",
+        ),
     )
 
     def check_device(self, entry: Any, domain: Mapping[str, Any], where: str) -> None:

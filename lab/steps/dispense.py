@@ -18,9 +18,23 @@ class Dispense(StepKind):
     doc = "a syringe pump dispenses a volume onto the sample"
     instruments = ("ne1000",)
     args = (
-        Arg("volume", "uL", "volume dispensed", at_least=0.0, limit="max_dispense_volume_ul"),
-        Arg("rate", "uL/min", "dispense rate", default=100.0, above=0.0,
-            limit="max_pump_rate_ul_min"),
+        Arg(
+            "volume",
+            "uL",
+            "volume dispensed",
+            at_least=0.0,
+            limit="max_dispense_volume_ul",
+            device_limit="max_volume_ul",
+        ),
+        Arg(
+            "rate",
+            "uL/min",
+            "dispense rate",
+            default=100.0,
+            above=0.0,
+            limit="max_pump_rate_ul_min",
+            device_limit="max_rate_ul_min",
+        ),
     )
 
     def skip(self, values: Mapping[str, Any]) -> bool:
