@@ -214,6 +214,9 @@ def _quiet_runtime() -> None:
     # Simulated pumps power up with the reset alarm (A?R), which the driver acknowledges and
     # logs as a warning; on the console only driver errors are shown.
     logging.getLogger("drivers").setLevel(logging.ERROR)
+    # A measurement retried on a driver fault is a Prefect task retry; its traceback goes to
+    # the run's record and the audit trail, the console prints the one-line outcome.
+    logging.getLogger("prefect.task_runs").setLevel(logging.CRITICAL)
 
 
 def simulated_devices(spec: Any | None = None) -> dict[str, dict[str, Any]]:

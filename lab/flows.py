@@ -230,11 +230,11 @@ def run_experiment(
     """Run the synthesis and characterisation plans of one experiment on the bench.
 
     The instruments are leased in the database for the whole experiment (lifetime without a
-    heartbeat: :meth:`lab.workcell.Workcell.lease_ttl`). A fault while
-    measuring (the sample is made and unchanged) is retried with exponential backoff, after
-    reopening the port of a device whose connection was lost (same URL and settings); a fault
-    while making the sample fails the experiment, because a half-made sample cannot be
-    repeated. Every failure is recorded with its cause, and every exchange a driver repeated
+    heartbeat: :meth:`lab.workcell.Workcell.lease_ttl`). A driver fault while measuring (the
+    sample is made and unchanged) is retried by Prefect (:func:`measure`: ``measure_retries``
+    times, backoff ``backoff_s`` doubling), after reopening the port of a device whose
+    connection was lost (same URL and settings); a fault while making the sample fails the
+    experiment, because a half-made sample cannot be repeated. Every failure is recorded with its cause, and every exchange a driver repeated
     (after a time-out, a garbled reply or an alarm) as a ``driver_retry`` audit event.
 
     Returns:
@@ -243,7 +243,6 @@ def run_experiment(
     """
     from bluesky import RunEngine
 
-    from drivers import ConnectionLost
     from lab.devices import connect_workcell
     from lab.plans import make_sample
 
@@ -298,23 +297,23 @@ def run_experiment(
                     exp_id, f"{spec.name}-{exp.seq + 1}", synthesis, realised_of(store, synthesis)
                 )
                 stage = "measurement"
-                for attempt in range(measure_retries + 1):
-                    try:
-                        RE(route.plan(device, route_values, ctx, md))
-                        break
-                    except Exception as exc:
-                        cause = driver_error_of(exc)
-                        detail = {"attempt": attempt, "error": f"{type(exc).__name__}: {exc}"[:500]}
-                        if cause is not None and cause is not exc:
-                            detail["cause"] = f"{type(cause).__name__}: {cause}"[:500]
-                        store.audit("measurement_fault", cid, exp_id, **detail)
-                        if cause is None or attempt == measure_retries:
-                            raise
-                        time.sleep(backoff_s * 2**attempt)
-                        if isinstance(cause, ConnectionLost):
-                            _reconnect(store, inst, cause.device or meter, cid, exp_id)
-                        with contextlib.suppress(Exception):
-                            device._driver.clear()
+                retrying = measure.with_options(
+                    retries=measure_retries,
+                    retry_delay_seconds=[backoff_s * 2**i for i in range(measure_retries)],
+                )
+                retrying(
+                    store,
+                    exp_id,
+                    RE,
+                    route.plan,
+                    device,
+                    route_values,
+                    ctx,
+                    md,
+                    inst,
+                    meter,
+                    measure_retries,
+                )
     except Exception as exc:  # noqa: BLE001 - reported, never dropped
         reason = f"{stage}: {type(exc).__name__}: {exc}"
         cause = driver_error_of(exc)
@@ -332,6 +331,58 @@ def run_experiment(
     finally:
         recorder.flush()
     return writer.run_uids[-1]
+
+
+def _driver_fault(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry condition of :func:`measure`: retry only a driver fault (time-out, garbled reply,
+    lost connection, alarm), never a safety refusal or a programming error."""
+    try:
+        state.result()
+    except Exception as exc:  # noqa: BLE001 - the failed run's exception is what we classify
+        return driver_error_of(exc) is not None
+    return False
+
+
+@task(name="measure", cache_policy=NO_CACHE, retry_condition_fn=_driver_fault)
+def measure(
+    store: Store,
+    exp_id: int,
+    RE: Any,
+    plan: Callable[..., Any],
+    device: Any,
+    values: dict[str, Any],
+    ctx: Any,
+    md: dict[str, Any],
+    inst: Any,
+    meter: str,
+    retries: int = 0,
+) -> None:
+    """Run a route's measurement plan on a made sample; Prefect retries it on driver faults.
+
+    The sample is made and unchanged, so a measurement that failed on a time-out, a garbled
+    reply or a lost connection can be repeated: each fault is recorded as a
+    ``measurement_fault`` audit event, a lost connection's port is reopened and the meter's
+    error queue cleared before Prefect's next attempt (``retries`` and the backoff are set by
+    :func:`run_experiment`; :func:`_driver_fault` decides).
+    """
+    from drivers import ConnectionLost
+
+    exp = store.experiment(exp_id)
+    attempt = max(0, int(prefect_runtime.task_run.run_count or 1) - 1)
+    try:
+        RE(plan(device, values, ctx, md))
+    except Exception as exc:
+        cause = driver_error_of(exc)
+        detail = {"attempt": attempt, "error": f"{type(exc).__name__}: {exc}"[:500]}
+        if cause is not None and cause is not exc:
+            detail["cause"] = f"{type(cause).__name__}: {cause}"[:500]
+        store.audit("measurement_fault", exp.campaign_id, exp_id, **detail)
+        if cause is not None and attempt < retries:  # prepare the next attempt
+            if isinstance(cause, ConnectionLost):
+                _reconnect(store, inst, cause.device or meter, exp.campaign_id, exp_id)
+            with contextlib.suppress(Exception):
+                device._driver.clear()
+        raise
 
 
 def values_of(bindings: dict[str, Any], params: dict[str, Any], spec: Campaign) -> dict[str, Any]:
