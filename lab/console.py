@@ -301,9 +301,9 @@ def _run_campaign(
     if campaign_path is not None:
         spec = load_campaign(campaign_path)
     else:
-        row = Store(db_url).campaign(int(campaign_id))  # type: ignore[arg-type]
-        if row.status in ("completed", "aborted"):
-            raise LabError(f"campaign {campaign_id} is {row.status}; nothing to resume")
+        from lab import control
+
+        row = control.resumable(Store(db_url), int(campaign_id))  # type: ignore[arg-type]
         spec = parse_campaign(row.spec, f"campaign {campaign_id}")
         if workcell is None and row.workcell and row.workcell != "simulated":
             workcell = Path(row.workcell)
@@ -565,17 +565,6 @@ def campaign_status(
     _summary(_db_url(db), campaign_id)
 
 
-def _request(db: str | None, campaign_id: int, status: str, allowed: tuple[str, ...]) -> str:
-    from lab.store import Store
-
-    store = Store(_db_url(db))
-    current = store.campaign(campaign_id).status
-    if current not in allowed:
-        raise LabError(f"campaign {campaign_id} is {current}; cannot {status.split('_')[0]} it")
-    store.set_campaign_status(campaign_id, status)
-    return current
-
-
 @campaign_app.command("pause")
 @user_errors
 def campaign_pause(
@@ -583,7 +572,10 @@ def campaign_pause(
     db: DbOption = None,
 ) -> None:
     """Pause after the running experiment; `lab campaign resume ID` continues."""
-    _request(db, campaign_id, "pause_requested", ("created", "running", "awaiting_approval"))
+    from lab import control
+    from lab.store import Store
+
+    control.request_pause(Store(_db_url(db)), campaign_id)
     console.print(
         f"campaign {campaign_id}: pause requested (takes effect after the current experiment)"
     )
@@ -596,23 +588,10 @@ def campaign_abort(
     db: DbOption = None,
 ) -> None:
     """Stop for good after the running experiment; waiting proposals are abandoned."""
-    from lab.store import ExperimentState, Store
+    from lab import control
+    from lab.store import Store
 
-    previous = _request(
-        db,
-        campaign_id,
-        "abort_requested",
-        ("created", "running", "awaiting_approval", "paused", "pause_requested", "failed"),
-    )
-    if previous in ("paused", "failed", "created"):
-        store = Store(_db_url(db))
-        for e in store.experiments(
-            campaign_id, [ExperimentState.PROPOSED, ExperimentState.APPROVED]
-        ):
-            store.transition(
-                int(e.id), ExperimentState.ABANDONED, failure_reason="campaign aborted"
-            )
-        store.set_campaign_status(campaign_id, "aborted")
+    control.request_abort(Store(_db_url(db)), campaign_id)
     console.print(f"campaign {campaign_id}: abort requested")
 
 
@@ -623,17 +602,12 @@ def campaign_approve(
     db: DbOption = None,
 ) -> None:
     """Approve the batch of proposals waiting for approval."""
-    from lab.store import ExperimentState, Store
+    from lab import control
+    from lab.store import Store
 
     store = Store(_db_url(db))
-    store.campaign(campaign_id)
-    waiting = store.experiments(campaign_id, [ExperimentState.PROPOSED])
-    if not waiting:
-        raise LabError(f"campaign {campaign_id} has no proposals waiting for approval")
-    for e in waiting:
-        store.transition(int(e.id), ExperimentState.APPROVED)
-        store.audit("approved", campaign_id, int(e.id), by=os.environ.get("USER", "console"))
-    console.print(f"campaign {campaign_id}: approved {len(waiting)} experiment(s)")
+    n = control.approve(store, campaign_id, by=os.environ.get("USER", "console"))
+    console.print(f"campaign {campaign_id}: approved {n} experiment(s)")
     row = store.campaign(campaign_id)
     if row.flow_run_id and os.environ.get("PREFECT_API_URL"):
         # The run is paused with an approval form on the server: resume it.

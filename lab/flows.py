@@ -33,6 +33,7 @@ from prefect.input import RunInput
 from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 from pydantic import Field
 
+from lab import control
 from lab._runtime import configure_threads
 from lab.errors import AnalysisError, LabError
 from lab.optimize import Optimizer, Proposal
@@ -544,13 +545,8 @@ def store_for(db_url: str) -> Store:
 
 
 def reconcile(store: Store, campaign_id: int, spec: Campaign, workcell_path: str) -> list[str]:
-    """Bring experiments caught mid-run by a crash to a consistent state.
-
-    * ``running`` with a completed measurement run: the data is all in the store, so it is
-      analysed (nothing is measured twice);
-    * ``running`` without one: the sample's state is unknown, so the experiment is marked
-      ``abandoned`` with the reason (its cost stays spent; it is never counted twice);
-    * ``measured``: analysed.
+    """Bring experiments caught mid-run by a crash to a consistent state
+    (:func:`lab.control.reconcile`, analysing completed measurement runs here).
 
     Returns:
         One line per experiment changed.
@@ -558,30 +554,13 @@ def reconcile(store: Store, campaign_id: int, spec: Campaign, workcell_path: str
     from lab.routes import ROUTES
 
     measuring = {ROUTES.get(f.route).plan_name for f in spec.fidelities}
-    notes = []
-    for e in store.unfinished(campaign_id):
-        instrument = instrument_of(spec, e.fidelity, workcell_path)
-        if e.state == ExperimentState.RUNNING.value:
-            runs = [r for r in store.runs(int(e.id)) if r.plan_name in measuring]
-            done = [r for r in runs if r.exit_status == "success"]
-            if done:
-                analyse.fn(store, int(e.id), done[-1].uid, spec, instrument)
-                notes.append(f"experiment {e.seq + 1}: measurement complete, analysed")
-            else:
-                store.transition(
-                    int(e.id),
-                    ExperimentState.ABANDONED,
-                    failure_reason="orchestrator stopped mid-run; sample state unknown",
-                )
-                notes.append(f"experiment {e.seq + 1}: abandoned (stopped mid-run)")
-        elif e.state == ExperimentState.MEASURED.value:
-            runs = [r for r in store.runs(int(e.id)) if r.exit_status == "success"]
-            if runs:
-                analyse.fn(store, int(e.id), runs[-1].uid, spec, instrument)
-                notes.append(f"experiment {e.seq + 1}: analysed")
-    for note in notes:
-        store.audit("reconciled", campaign_id, detail=note)
-    return notes
+
+    def analysed(exp_id: int, run_uid: str) -> Any:
+        fidelity = store.experiment(exp_id).fidelity
+        instrument = instrument_of(spec, fidelity, workcell_path)
+        return analyse.fn(store, exp_id, run_uid, spec, instrument)
+
+    return control.reconcile(store, campaign_id, measuring, analysed)
 
 
 class BatchDecision(RunInput):
@@ -610,32 +589,13 @@ def _server_mode() -> bool:
 def _apply_decision(
     store: Store, campaign_id: int, exp_ids: list[int], spec: Campaign, decision: BatchDecision
 ) -> None:
-    by_number = {str(store.experiment(i).seq + 1): i for i in exp_ids}
-    if decision.approve:
-        for number, new in decision.edits.items():
-            if number not in by_number:
-                store.audit(
-                    "edit_refused", campaign_id, detail=f"no experiment {number} in the batch"
-                )
-                continue
-            exp = store.experiment(by_number[number])
-            params = {**exp.params, **new}
-            try:
-                spec.check_params(params)
-            except LabError as exc:
-                store.audit("edit_refused", campaign_id, by_number[number], detail=str(exc))
-                continue
-            store.update_params(by_number[number], params, decision.notes or "edited in the UI")
-    for i in exp_ids:
-        if store.experiment(i).state != ExperimentState.PROPOSED.value:
-            continue
-        if decision.approve:
-            store.transition(i, ExperimentState.APPROVED)
-            store.audit("approved", campaign_id, i, by="Prefect UI", notes=decision.notes)
-        else:
-            store.transition(
-                i, ExperimentState.ABANDONED, failure_reason=f"rejected: {decision.notes}"[:2000]
-            )
+    control.apply_decision(
+        store,
+        campaign_id,
+        exp_ids,
+        spec,
+        control.Decision(decision.approve, decision.notes, decision.edits, by="Prefect UI"),
+    )
 
 
 def _wait_for_approval(
@@ -720,18 +680,11 @@ def campaign_flow(
         check_limits(spec, workcell, workcell_path)
     store = store_for(db_url)
     if campaign_id is None:
-        budget = float(budget if budget is not None else spec.budget)
-        campaign_id = store.create_campaign(
-            spec.name,
-            spec.model_dump(mode="json"),
-            seed,
-            budget,
-            workcell=workcell_label or workcell_path,
+        campaign_id, budget = control.create(
+            store, spec, seed, budget, workcell_label or workcell_path
         )
     else:
-        row = store.campaign(campaign_id)
-        if row.status in ("completed", "aborted"):
-            raise LabError(f"campaign {campaign_id} is {row.status}; nothing to resume")
+        row = control.resumable(store, campaign_id)
         spec = parse_campaign(row.spec, f"campaign {campaign_id}")
         check_campaign(spec, workcell, workcell_path)
         seed, budget = row.seed, float(budget if budget is not None else row.budget)
@@ -753,12 +706,7 @@ def campaign_flow(
             final = "paused"
             break
         if status == "abort_requested":
-            for e in store.experiments(
-                campaign_id, [ExperimentState.PROPOSED, ExperimentState.APPROVED]
-            ):
-                store.transition(
-                    int(e.id), ExperimentState.ABANDONED, failure_reason="campaign aborted"
-                )
+            control.abandon_waiting(store, campaign_id, "campaign aborted")
             final = "aborted"
             break
         waiting = store.experiments(

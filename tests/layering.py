@@ -33,6 +33,7 @@ PURE_LAB = {"spec", "workcell", "materials", "model", "optimize", "analysis", "e
 PURE_LAB |= {"registry", "units"}
 PROCESS_LAB = {"steps", "routes"}
 IMPURE_LAB = {"store", "flows", "devices", "plans", "console", "report", "instruments"}
+IMPURE_LAB |= {"control", "readmodel"}
 
 
 def _module_name(root: Path, path: Path) -> str:

@@ -40,7 +40,7 @@ def test_launch_list_status(tmp_path: Path) -> None:
     assert st["state"] == "completed" and st["budget"] == 3 and st["spent"] == 3
     assert len(st["experiments"]) == 3
     for e in st["experiments"]:
-        assert set(e) == {"key", "status", "fidelity", "params", "value"}
+        assert set(e) == {"key", "status", "fidelity", "params", "value", "edited_by", "samples"}
         assert e["status"] == "analysed" and math.isfinite(e["value"])
     # a completed campaign cannot be resumed; the error is one line, exit 2
     again = lab(["campaign", "resume", str(cid), "--db", db], env)

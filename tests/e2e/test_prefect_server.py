@@ -172,4 +172,4 @@ def test_batch_approval_with_the_ui_form(
     exps = store.experiments(1)
     assert [e.state for e in exps] == ["analysed", "analysed"]
     assert exps[1].params["precursor_volume_ul"] == 7.5
-    assert exps[1].strategy.endswith("(edited)")
+    assert exps[1].edited_by == "Prefect UI" and exps[1].strategy != "edited"
