@@ -780,7 +780,7 @@ def _deploy(pool: str, name: str) -> str:
         text=True,
     )
     root = Path(__file__).resolve().parents[1]
-    remote = prefect_flow.from_source(source=str(root), entrypoint="lab/flows.py:campaign_flow")
+    remote = prefect_flow.from_source(source=str(root), entrypoint="lab/flows/campaign.py:campaign_flow")
     return str(remote.deploy(name=name, work_pool_name=pool, print_next_steps=False))
 
 
