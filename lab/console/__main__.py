@@ -1,0 +1,5 @@
+"""``python -m lab.console``."""
+
+from lab.console._app import main
+
+main()
