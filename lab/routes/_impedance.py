@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from lab.errors import AnalysisError
+from lab.routes._base import RouteKind
 from lab.steps._base import Arg
 
 AC_VOLTAGE = Arg(
@@ -32,3 +34,13 @@ def impedance_columns(readings: list[dict[str, Any]]) -> tuple[np.ndarray, ...]:
             raise AnalysisError(f"readings lack a finite '*{suffix}' value") from None
 
     return column("_frequency"), column("_z_real"), column("_z_imag")
+
+
+class ImpedanceRoute(RouteKind):
+    """What the impedance routes share: the meter kind and the AC level applied on staging."""
+
+    instruments = ("scpi_lcr",)
+
+    def configure(self, device: Any, values: Mapping[str, Any]) -> None:
+        """The AC level is set when the meter is staged."""
+        device.ac_voltage_v = float(values["ac_voltage"])

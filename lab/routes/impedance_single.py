@@ -12,30 +12,31 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lab.errors import AnalysisError
-from lab.routes._base import RouteKind
-from lab.routes._impedance import AC_VOLTAGE, impedance_columns
+from lab.routes._impedance import AC_VOLTAGE, ImpedanceRoute, impedance_columns
 from lab.steps._base import Arg, StepContext
 
 if TYPE_CHECKING:
     from lab.spec import Objective
 
 
-class ImpedanceSingle(RouteKind):
+class ImpedanceSingle(ImpedanceRoute):
     """One reading at ``frequency``."""
 
     name = "impedance_single"
     doc = "one impedance reading at one frequency (screening)"
-    instruments = ("scpi_lcr",)
     plan_name = "measure_screening"
     options = (
-        Arg("frequency", "Hz", "test frequency", default=100.0, above=0.0,
-            floor="min_frequency_hz", limit="max_frequency_hz"),
+        Arg(
+            "frequency",
+            "Hz",
+            "test frequency",
+            default=100.0,
+            above=0.0,
+            floor="min_frequency_hz",
+            limit="max_frequency_hz",
+        ),
         AC_VOLTAGE,
     )
-
-    def configure(self, device: Any, values: Mapping[str, Any]) -> None:
-        """The AC level is set when the meter is staged."""
-        device.ac_voltage_v = float(values["ac_voltage"])
 
     def plan(
         self, device: Any, values: Mapping[str, Any], ctx: StepContext, md: dict[str, Any]

@@ -11,28 +11,41 @@ from typing import TYPE_CHECKING, Any
 
 from lab.analysis import fit_rc_zarc, interfacial_resistance
 from lab.errors import SpecError
-from lab.routes._base import RouteKind
-from lab.routes._impedance import AC_VOLTAGE, impedance_columns
+from lab.routes._impedance import AC_VOLTAGE, ImpedanceRoute, impedance_columns
 from lab.steps._base import Arg, StepContext
 
 if TYPE_CHECKING:
     from lab.spec import Objective
 
 
-class ImpedanceSweep(RouteKind):
+class ImpedanceSweep(ImpedanceRoute):
     """Sweep from ``freq_max`` down to ``freq_min`` in ``points`` log-spaced steps."""
 
     name = "impedance_sweep"
     doc = "impedance sweep fitted to R_s + ZARC: the interfacial resistance"
-    instruments = ("scpi_lcr",)
     plan_name = "characterize"
     options = (
-        Arg("freq_min", "Hz", "lowest frequency", default=20.0, above=0.0,
-            floor="min_frequency_hz", limit="max_frequency_hz"),
-        Arg("freq_max", "Hz", "highest frequency", default=1.0e6, above=0.0,
-            floor="min_frequency_hz", limit="max_frequency_hz"),
-        Arg("points", None, "number of log-spaced frequencies", default=15, at_least=3,
-            integer=True),
+        Arg(
+            "freq_min",
+            "Hz",
+            "lowest frequency",
+            default=20.0,
+            above=0.0,
+            floor="min_frequency_hz",
+            limit="max_frequency_hz",
+        ),
+        Arg(
+            "freq_max",
+            "Hz",
+            "highest frequency",
+            default=1.0e6,
+            above=0.0,
+            floor="min_frequency_hz",
+            limit="max_frequency_hz",
+        ),
+        Arg(
+            "points", None, "number of log-spaced frequencies", default=15, at_least=3, integer=True
+        ),
         AC_VOLTAGE,
     )
 
@@ -45,10 +58,6 @@ class ImpedanceSweep(RouteKind):
             )
         if int(values["points"]) > 201:
             raise SpecError(f"{where}.points: at most 201 frequencies per sweep")
-
-    def configure(self, device: Any, values: Mapping[str, Any]) -> None:
-        """The AC level is set when the meter is staged."""
-        device.ac_voltage_v = float(values["ac_voltage"])
 
     def plan(
         self, device: Any, values: Mapping[str, Any], ctx: StepContext, md: dict[str, Any]
