@@ -66,8 +66,12 @@ def make_sample(
     meta: dict[str, Any] = {
         "plan_name": "make_sample",
         "steps": [
-            {"index": i, "step": k.name, "device": d.name,
-             "args": {n: _plain(v) for n, v in vals.items()}}
+            {
+                "index": i,
+                "step": k.name,
+                "device": d.name,
+                "args": {n: _plain(v) for n, v in vals.items()},
+            }
             for i, k, d, vals in todo
         ],
     }

@@ -187,8 +187,14 @@ class SafetyLimits(_Strict):
         min_frequency_hz: Lowest impedance-meter frequency in Hz.
         max_frequency_hz: Highest impedance-meter frequency in Hz.
         max_ac_voltage_v: Highest impedance-meter AC level in Vrms.
-        max_deposit_thickness_nm: Thickest single deposited layer in nm.
+
+    Step kinds and routes may declare further limits (e.g. the ``deposit`` step's
+    ``max_deposit_thickness_nm``, nm), each with its default: the campaign file may set any
+    limit a registered step argument or route option names (:meth:`value`); other keys are
+    refused as unknown.
     """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
 
     max_pump_rate_ul_min: float = Field(default=1000.0, gt=0)
     max_dispense_volume_ul: float = Field(default=200.0, gt=0)
@@ -196,7 +202,13 @@ class SafetyLimits(_Strict):
     min_frequency_hz: float = Field(default=20.0, gt=0)
     max_frequency_hz: float = Field(default=2.0e6, gt=0)
     max_ac_voltage_v: float = Field(default=1.0, gt=0, le=20.0)
-    max_deposit_thickness_nm: float = Field(default=1000.0, gt=0)
+
+    def value(self, name: str, default: float | None = None) -> float | None:
+        """The limit called ``name``: a field, a limit the file sets, else ``default``."""
+        if name in type(self).model_fields:
+            return float(getattr(self, name))
+        extra = (self.model_extra or {}).get(name)
+        return default if extra is None else float(extra)
 
 
 class Campaign(_Strict):
@@ -255,8 +267,32 @@ class Campaign(_Strict):
         s = self.safety
         if s.min_frequency_hz >= s.max_frequency_hz:
             raise ValueError("safety.min_frequency_hz must be below safety.max_frequency_hz")
+        self._check_safety_extras()
         self._check_process()
         return self
+
+    def _check_safety_extras(self) -> None:
+        """Extra safety keys must be limits a registered step argument or route option names,
+        set to a positive number."""
+        from lab.routes import ROUTES
+        from lab.steps import STEPS
+
+        declared = {
+            name
+            for registry in (STEPS, ROUTES)
+            for entry in (registry.get(n) for n in registry)
+            for a in (*getattr(entry, "args", ()), *getattr(entry, "options", ()))
+            for name in (a.limit, a.floor)
+            if name
+        }
+        for key, value in (self.safety.model_extra or {}).items():
+            if key not in declared:
+                raise SpecError(
+                    f"safety.{key}: unknown key: remove it or check its spelling (limits: "
+                    f"{', '.join(sorted(set(type(self.safety).model_fields) | declared))})"
+                )
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+                raise SpecError(f"safety.{key}: must be a number above 0 (got {value!r})")
 
     def _check_process(self) -> None:
         """Bind every step and route, check bounds against the safety limits, and that every
@@ -522,8 +558,10 @@ def format_validation_error(err: ValidationError, source: str) -> str:
                 and not isinstance(e["input"], dict | list)
             ):
                 msg += f" (got {e['input']!r})"
-        if loc == "(top level)" and kind == "value_error" and msg.startswith(
-            ("process[", "fidelities.", "parameter(s) ")
+        if (
+            loc == "(top level)"
+            and kind == "value_error"
+            and msg.startswith(("process[", "fidelities.", "parameter(s) ", "safety."))
         ):
             lines.append(f"  - {msg}")  # the message names its own field
             continue

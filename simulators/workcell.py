@@ -9,7 +9,9 @@ TCP port (``socket://127.0.0.1:PORT``). The device entries use the workcell-file
 ``url`` in the input is ignored and replaced by the real one. Keys that match a keyword of the
 simulator's constructor (``role``, ``address``, ``station``, the gantry's ``stations``,
 ``volume_error``, ``trg_returns_data``...) are passed to it (and kept in the file written); ``faults`` (a mapping of :class:`~simulators.faults.FaultConfig` fields) overrides
-the workcell-wide ``faults_rate`` for that device; other keys are kept and written back.
+the workcell-wide ``faults_rate`` for that device; ``simulator`` (``module:Class``) and
+``transport`` (``pty`` or ``tcp``) choose a simulator that :data:`SIMULATORS` does not list
+and how it is served; other keys are kept and written back.
 """
 
 from __future__ import annotations
@@ -60,7 +62,6 @@ FULL_DEVICES: dict[str, dict[str, Any]] = {
         "stations": {
             "rack": [-20.0, -20.0, 0.0],
             "dispense": [-60.0, -40.0, 0.0],
-            "deposition": [-85.0, -40.0, 0.0],
             "hotplate": [-110.0, -40.0, 0.0],
             "balance": [-150.0, -40.0, 0.0],
             "lcr": [-180.0, -40.0, 0.0],
@@ -73,16 +74,21 @@ the stations; each instrument acts only on a sample at its ``station`` (see
 :mod:`simulators.world`)."""
 
 
-def simulator_class(kind: str) -> type[DeviceSim]:
-    """The simulator class of a device kind.
+def simulator_class(kind: str, name: str | None = None) -> type[DeviceSim]:
+    """The simulator class of a device kind, or the one ``name`` gives (``module:Class``).
 
     Raises:
-        ValueError: For an unknown kind.
+        ValueError: For an unknown kind without a name, or a malformed name.
     """
-    try:
-        module_name, class_name = SIMULATORS[kind]
-    except KeyError:
-        raise ValueError(f"unknown device kind {kind!r}; known: {sorted(SIMULATORS)}") from None
+    if name is not None:
+        module_name, sep, class_name = name.partition(":")
+        if not sep or not module_name or not class_name:
+            raise ValueError(f"simulator must be given as 'module:Class', got {name!r}")
+    else:
+        try:
+            module_name, class_name = SIMULATORS[kind]
+        except KeyError:
+            raise ValueError(f"unknown device kind {kind!r}; known: {sorted(SIMULATORS)}") from None
     return getattr(importlib.import_module(module_name), class_name)
 
 
@@ -130,7 +136,7 @@ class SimulatedWorkcell:
         return None
 
     def _make_sim(self, name: str, entry: dict[str, Any]) -> DeviceSim:
-        cls = simulator_class(entry["kind"])
+        cls = simulator_class(entry["kind"], entry.get("simulator"))
         accepted = set(inspect.signature(cls).parameters) - {"world", "faults"}
         options = {k: v for k, v in entry.items() if k in accepted}
         return cls(self.world, faults=self._fault_config(name, entry), **options)
@@ -148,7 +154,7 @@ class SimulatedWorkcell:
             for name, entry in self.entries.items():
                 sim = self._make_sim(name, entry)
                 self.sims[name] = sim
-                if entry["kind"] in TCP_KINDS:
+                if entry.get("transport", "tcp" if entry["kind"] in TCP_KINDS else "pty") == "tcp":
                     server: PtyServer | TcpServer = TcpServer(sim, name=name)
                     host, port = server.start()
                     entry["url"] = f"socket://{host}:{port}"

@@ -126,9 +126,16 @@ def simulated_devices(spec: Any | None = None) -> dict[str, dict[str, Any]]:
     from lab.routes import ROUTES
     from simulators.workcell import FULL_DEVICES
 
-    devices = {**FULL_DEVICES}
+    devices = {n: dict(e) for n, e in FULL_DEVICES.items()}
+    stations = dict(devices["gantry"]["stations"])
     for kind in INSTRUMENTS:
         devices.update(INSTRUMENTS.get(kind).simulated_devices())
+        stations.update(INSTRUMENTS.get(kind).simulated_stations())
+    devices["gantry"]["stations"] = stations
+    for entry in devices.values():  # each kind's module names the simulator that speaks it
+        kind = INSTRUMENTS.get(entry["kind"])
+        entry.setdefault("simulator", kind.simulator)
+        entry.setdefault("transport", kind.simulator_transport)
     if spec is None:
         return devices
     wanted = set()

@@ -69,6 +69,11 @@ class InstrumentKind:
         set (``simulators.workcell.FULL_DEVICES``), by device name."""
         return {}
 
+    def simulated_stations(self) -> dict[str, list[float]]:
+        """Deck stations (machine coordinates, mm) this kind's simulated devices sit at, added
+        to the simulated gantry's ``stations:``."""
+        return {}
+
     name: str = ""
     doc: str = ""
     limits_type: type | None = None

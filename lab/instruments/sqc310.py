@@ -24,7 +24,7 @@ from ophyd.status import DeviceStatus
 from drivers import DepositionLimits, Sqc310
 from lab.errors import SafetyError, WorkcellError
 from lab.instruments._base import DeviceContext, InstrumentKind
-from lab.steps.deposit import films_of
+from lab.steps.deposit import MAX_THICKNESS_NM, films_of
 
 if TYPE_CHECKING:
     from lab.spec import SafetyLimits
@@ -165,13 +165,18 @@ class Sqc310Kind(InstrumentKind):
         films = {i + 1: m for i, m in enumerate([*modifiers(), "Li"])}
         return {"deposition": {"kind": self.name, "station": "deposition", "films": films}}
 
+    def simulated_stations(self) -> dict[str, list[float]]:
+        """The evaporator's port on the simulated deck, between dispense and hotplate."""
+        return {"deposition": [-85.0, -40.0, 0.0]}
+
     def open(self, entry: DeviceEntry, limits: Any | None, **kw: Any) -> Any:
         """An :class:`drivers.Sqc310`."""
         return Sqc310(entry.url, limits=limits, **kw)
 
     def limits_from_safety(self, safety: SafetyLimits) -> Any | None:
         """Thickness cap."""
-        return DepositionLimits(max_thickness_nm=safety.max_deposit_thickness_nm)
+        cap = safety.value("max_deposit_thickness_nm", MAX_THICKNESS_NM)
+        return DepositionLimits(max_thickness_nm=cap)
 
     def device(self, driver: Any, name: str, entry: DeviceEntry, ctx: DeviceContext) -> Any:
         """A :class:`DepositionController` with the entry's ``films:`` map."""

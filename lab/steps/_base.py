@@ -43,7 +43,10 @@ class Arg:
         default: Value when the file omits it (``None``: required).
         above: Values must be strictly above this (``None``: no bound), in ``unit``.
         at_least: Values must be at least this (``None``: no bound), in ``unit``.
-        limit: Field of :class:`~lab.spec.SafetyLimits` that caps the value (same unit).
+        limit: Safety limit that caps the value (same unit): a field of
+            :class:`~lab.spec.SafetyLimits`, or a limit this argument declares with
+            ``limit_default``.
+        limit_default: Default of a limit that is not a field of ``SafetyLimits``.
         floor: Field of :class:`~lab.spec.SafetyLimits` the value may not go below.
         integer: The value is a whole number (a count).
         device_limit: Field of the instrument's limits type that caps the value in the
@@ -57,6 +60,7 @@ class Arg:
     above: float | None = None
     at_least: float | None = None
     limit: str | None = None
+    limit_default: float | None = None
     floor: str | None = None
     integer: bool = False
     device_limit: str | None = None
@@ -70,9 +74,9 @@ class Arg:
         """``(lowest, highest)`` allowed by physics and the safety limits, in ``unit``."""
         lo = self.at_least if self.at_least is not None else self.above
         if self.floor is not None:
-            f = float(getattr(safety, self.floor))
-            lo = f if lo is None else max(lo, f)
-        hi = None if self.limit is None else float(getattr(safety, self.limit))
+            f = safety.value(self.floor)
+            lo = f if lo is None or f is None else max(lo, f)
+        hi = None if self.limit is None else safety.value(self.limit, self.limit_default)
         return lo, hi
 
     def check(self, value: Any, safety: SafetyLimits, where: str) -> None:

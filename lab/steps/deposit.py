@@ -8,6 +8,9 @@ from typing import Any
 from lab.errors import SpecError
 from lab.steps._base import Arg, StepContext, StepKind
 
+MAX_THICKNESS_NM = 1000.0
+"""Default of ``safety.max_deposit_thickness_nm``, the thickest single layer, nm."""
+
 
 def films_of(entry: Any) -> dict[int, str]:
     """Film number to the material loaded in it, from a deposition device's ``films:`` map."""
@@ -33,6 +36,7 @@ class Deposit(StepKind):
             "final thickness",
             above=0.0,
             limit="max_deposit_thickness_nm",
+            limit_default=MAX_THICKNESS_NM,
             device_limit="max_thickness_nm",
         ),
     )

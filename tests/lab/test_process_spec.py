@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from lab.errors import SpecError
 from lab.spec import Campaign, load_campaign, parse_campaign
@@ -387,7 +388,7 @@ def test_bound_parameter_finds_what_a_step_consumes() -> None:
 def test_safe_range_of_the_example_campaigns() -> None:
     spec = load_campaign(INTERLAYER)
     assert spec.safe_range("thickness_nm") == pytest.approx((0.0, 500.0))
-    assert spec.safe_range("anneal_temperature_c") == pytest.approx((0.0, 400.0))
+    assert spec.safe_range("anneal_temperature_c") == pytest.approx((0.0, 300.0))
     assert spec.safe_range("anneal_time_min") == (0.0, None)
     demo = load_campaign(DEMO)
     assert demo.safe_range("precursor_volume_ul") == pytest.approx((0.0, 100.0))
@@ -558,3 +559,21 @@ def test_fidelity_device_in_the_campaign_file() -> None:
     wc = interlayer_workcell(lcr2=second)
     check_campaign(spec, wc, "wc.yaml")
     assert {measuring_device(spec, f, wc) for f in spec.fidelities} == {"lcr2"}
+
+
+def test_a_step_kind_declares_its_own_safety_limit() -> None:
+    """``max_deposit_thickness_nm`` is the deposit step's limit, not a schema field: the file
+    may set it, its default applies otherwise, and an undeclared limit is refused."""
+    spec = load_campaign(INTERLAYER)
+    assert spec.safety.value("max_deposit_thickness_nm") == 500.0
+    data = yaml.safe_load(INTERLAYER.read_text())
+    del data["safety"]["max_deposit_thickness_nm"]
+    assert parse_campaign(data).safe_range("thickness_nm") == (0.0, 1000.0)
+    data["safety"]["max_deposit_thickness_mm"] = 1
+    with pytest.raises(SpecError, match="safety.max_deposit_thickness_mm: unknown key"):
+        parse_campaign(data)
+    data["safety"] = {"max_deposit_thickness_nm": -5}
+    with pytest.raises(
+        SpecError, match="safety.max_deposit_thickness_nm: must be a number above 0"
+    ):
+        parse_campaign(data)
