@@ -99,7 +99,7 @@ def _deploy(pool: str, name: str) -> str:
         capture_output=True,
         text=True,
     )
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]  # the repository: lab/console/server.py
     remote = prefect_flow.from_source(
         source=str(root), entrypoint="lab/flows/campaign.py:campaign_flow"
     )

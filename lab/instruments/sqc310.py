@@ -163,7 +163,9 @@ class Sqc310Kind(InstrumentKind):
         from lab.materials import modifiers
 
         films = {i + 1: m for i, m in enumerate([*modifiers(), "Li"])}
-        return {"deposition": {"kind": self.name, "station": "deposition", "films": films}}
+        entry = {"kind": self.name, "station": "deposition", "films": films}
+        entry["rates_a_s"] = {"Li": 10.0}  # a thick contact goes faster than an interlayer
+        return {"deposition": entry}
 
     def simulated_stations(self) -> dict[str, list[float]]:
         """The evaporator's port on the simulated deck, between dispense and hotplate."""

@@ -20,7 +20,8 @@ INTERLAYER = ROOT / "campaigns" / "interlayer.yaml"
 def test_interlayer_campaign_makes_every_interlayer_it_measures(tmp_path: Path) -> None:
     env = lab_env(tmp_path)
     db = f"sqlite:///{tmp_path / 'x.db'}"
-    out = lab(["campaign", "launch", str(INTERLAYER), "--db", db, "--budget", "6"], env, 800)
+    args = ["campaign", "launch", str(INTERLAYER), "--db", db, "--budget", "6"]
+    out = lab([*args, "--time-scale", "10000"], env, 800)
     assert out.returncode == 0, out.stdout + out.stderr
     cid = int(re.search(r"campaign id (\d+)", out.stdout).group(1))
     st = status(db, cid, env)
