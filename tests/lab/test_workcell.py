@@ -101,5 +101,7 @@ def test_an_unregistered_instrument_kind_is_refused_by_name() -> None:
     from lab.instruments import check_kinds
 
     wc = parse_workcell({"devices": {"x": {"kind": "toaster", "url": "loop://"}}}, "w.yaml")
-    with pytest.raises(SpecError, match="devices.x.kind: unknown instrument kind 'toaster'; registered: grbl"):
+    with pytest.raises(
+        SpecError, match="devices.x.kind: unknown instrument kind 'toaster'; registered: grbl"
+    ):
         check_kinds(wc, "w.yaml")
