@@ -39,7 +39,7 @@ def test_console_import_stays_light() -> None:
     heavy |= {"yaml", "serial", "lab.spec", "lab.store", "lab.flows", "drivers", "simulators"}
     heavy |= {"logging", "tempfile", "importlib.resources"}
     assert not heavy & loaded, sorted(heavy & loaded)
-    from lab.console import campaign_validate
+    from lab.console.campaigns import campaign_validate
 
     assert not any(isinstance(a, str) for a in campaign_validate.__annotations__.values())
 
