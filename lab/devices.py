@@ -93,20 +93,6 @@ class Instruments:
             f"{', '.join(f'{n} ({self.kinds[n]})' for n in self.devices)})"
         )
 
-    def pump_for_role(self, role: str) -> SyringePump:
-        """The pump that dispenses ``role``.
-
-        Raises:
-            WorkcellError: If no connected pump has that role.
-        """
-        for p in self.pumps.values():
-            if p.role == role:
-                return p
-        raise WorkcellError(
-            f"no syringe pump with role '{role}' in the workcell (roles: "
-            f"{sorted(p.role for p in self.pumps.values())}): add one with 'role: {role}'"
-        )
-
     @property
     def names(self) -> list[str]:
         """Names of the connected devices, in workcell-file order."""

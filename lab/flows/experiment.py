@@ -37,11 +37,6 @@ def validated(
     return check
 
 
-def _resources(workcell: Any, kinds: set[str]) -> list[str]:
-    """Lease identifiers (transport URLs) of the devices of ``kinds`` in a workcell."""
-    return sorted({d.url for d in workcell.devices.values() if d.kind in kinds})
-
-
 def driver_error_of(exc: BaseException) -> Any | None:
     """The driver error behind ``exc`` (itself or along its chain of causes), or ``None``.
 

@@ -169,11 +169,6 @@ def check_limits(spec: Campaign, workcell: Workcell, source: str = "workcell") -
             if cap is not None and hi > cap + 1e-9 * max(1.0, abs(cap)):
                 raise SpecError(
                     f"{where}.{a.name}: can reach {hi:g} {a.unit}, above what '{name}' allows "
-                    f"({entry_kind(workcell, name)} limit {a.device_limit}={cap:g} {a.unit}, the "
+                    f"({workcell.devices[name].kind} limit {a.device_limit}={cap:g} {a.unit}, the "
                     f"instrument's range and {source}'s limits): lower the parameter's bound"
                 )
-
-
-def entry_kind(workcell: Workcell, name: str) -> str:
-    """The kind of a workcell device."""
-    return workcell.devices[name].kind
